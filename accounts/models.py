@@ -1,0 +1,53 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+
+class Organization(models.Model):
+    """A clinic. Every patient, document and (non-superuser) user belongs to one."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Administrator"
+    CLINICIAN = "clinician", "Clinician"
+    STAFF = "staff", "Staff"
+
+
+class User(AbstractUser):
+    """A person who signs in. `role` decides what they may do inside their organization."""
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+        help_text="Empty only for superusers, who then see every organization.",
+    )
+    email_verified = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            # Emails identify people for OTP and Google sign-in: unique whatever the case.
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~models.Q(email=""),
+                name="accounts_user_email_ci_unique",
+                violation_error_message="A user with this email already exists.",
+            ),
+        ]
+
+    @property
+    def is_org_admin(self) -> bool:
+        return self.is_superuser or self.role == Role.ADMIN

@@ -1,0 +1,102 @@
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from rest_framework import exceptions, serializers
+from rest_framework_simplejwt import serializers as jwt_serializers
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import Organization, User
+
+
+class AccountLocked(exceptions.Throttled):
+    default_code = "account_locked"
+    default_detail = "Too many failed sign-in attempts. The account is temporarily locked."
+    extra_detail_singular = extra_detail_plural = ""
+
+    def __init__(self) -> None:
+        super().__init__(wait=settings.AXES_COOLOFF_TIME.total_seconds())
+
+
+class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
+    """simplejwt's obtain, answering 429 (not 401) once django-axes has locked the account."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except exceptions.AuthenticationFailed:
+            if getattr(self.context["request"], "axes_locked_out", False):
+                raise AccountLocked() from None
+            raise
+
+
+class TokenRefreshSerializer(serializers.Serializer):
+    """Rotates a refresh token exactly once.
+
+    simplejwt checks the blacklist and then blacklists in two steps, so two concurrent refreshes
+    of one token could both succeed. Here the blacklist entry is created under a row lock on the
+    outstanding token, and only the request that created it gets a new pair.
+    """
+
+    refresh = serializers.CharField()
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        refresh = RefreshToken(attrs["refresh"])  # signature, expiry, blacklist
+        user = User.objects.filter(pk=refresh.get(jwt_settings.USER_ID_CLAIM)).first()
+        if user is None or not user.is_active:
+            raise exceptions.AuthenticationFailed(
+                "No active account found for the given token.", "no_active_account"
+            )
+        with transaction.atomic():
+            outstanding = (
+                OutstandingToken.objects.select_for_update()
+                .filter(jti=refresh[jwt_settings.JTI_CLAIM])
+                .first()
+            )
+            if outstanding is None:
+                raise TokenError("Token is not recognised.")
+            _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+            if not created:
+                raise TokenError("Token is blacklisted")
+        rotated = RefreshToken.for_user(user)
+        return {"access": str(rotated.access_token), "refresh": str(rotated)}
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Organization
+        fields = ["id", "name", "slug"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    organization = OrganizationSerializer(read_only=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "email_verified",
+            "first_name",
+            "last_name",
+            "role",
+            "organization",
+            "is_superuser",
+        ]
+        read_only_fields = fields
+
+
+class AuthResultSerializer(TokenPairSerializer):
+    """What a sign-in by OAuth or OTP returns: the JWT pair plus the user."""
+
+    user = UserSerializer()

@@ -1,0 +1,63 @@
+"""Request correlation: every request gets an id, echoed in `X-Request-ID` and in every log line."""
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from pms.context import request_id_var
+from pms.exceptions import error_response
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client-sent id is echoed only when it is short and plain, so it cannot forge log lines.
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIDMiddleware:
+    """Takes the client's `X-Request-ID` when valid, else makes one, and returns it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        sent = request.headers.get(REQUEST_ID_HEADER, "")
+        request_id = sent if _VALID_REQUEST_ID.match(sent) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+# Content types the API parses in memory; their size is capped by DATA_UPLOAD_MAX_MEMORY_SIZE.
+_PARSED_TYPES = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class BodySizeLimitMiddleware:
+    """Refuses oversized JSON/form bodies with 413 before anything reads them.
+
+    Django enforces DATA_UPLOAD_MAX_MEMORY_SIZE only when `request.body` is read, and DRF's
+    parsers read the stream directly, so the limit is applied here from Content-Length.
+    Raw file uploads (the local storage PUT) are bounded by their own signed size instead.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        content_type = request.content_type or ""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit and content_type.startswith(_PARSED_TYPES):
+            return error_response(
+                413, "payload_too_large", f"The request body exceeds {limit} bytes."
+            )
+        return self.get_response(request)

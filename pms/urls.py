@@ -1,0 +1,25 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from pms.exceptions import api_not_found
+from pms.health import healthz, readyz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/", include("accounts.urls")),
+    path("api/patient/", include("patient.urls")),
+    path("api/document/", include("document.urls")),
+    path("api/otp/", include("otp.urls")),
+    path("api/audit/", include("audit.urls")),
+    # Anything else under /api/ is a 404 in the error envelope, DEBUG or not.
+    re_path(r"^api/", api_not_found),
+]
+
+handler400 = "pms.exceptions.bad_request"
+handler500 = "pms.exceptions.server_error"

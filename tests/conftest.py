@@ -1,0 +1,77 @@
+"""Shared fixtures. Actors follow CONVENTIONS: an owner-organization user, a colleague with a
+weaker role, and a user of another organization."""
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import Organization, Role, User
+from tests.factories import OrganizationFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Throttle and lockout counters must not leak between tests."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def postgres_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+
+
+@pytest.fixture
+def organization(db: None) -> Organization:
+    return OrganizationFactory.create(name="Northside Clinic", slug="northside")
+
+
+@pytest.fixture
+def other_organization(db: None) -> Organization:
+    return OrganizationFactory.create(name="Southside Clinic", slug="southside")
+
+
+@pytest.fixture
+def org_admin(organization: Organization) -> User:
+    return UserFactory.create(username="alice", role=Role.ADMIN, organization=organization)
+
+
+@pytest.fixture
+def clinician(organization: Organization) -> User:
+    return UserFactory.create(username="carol", role=Role.CLINICIAN, organization=organization)
+
+
+@pytest.fixture
+def staff_user(organization: Organization) -> User:
+    return UserFactory.create(username="bob", role=Role.STAFF, organization=organization)
+
+
+@pytest.fixture
+def foreign_clinician(other_organization: Organization) -> User:
+    return UserFactory.create(
+        username="charlie", role=Role.CLINICIAN, organization=other_organization
+    )
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], APIClient]:
+    """An API client carrying a real access JWT for the given user."""
+
+    def make(user: User) -> APIClient:
+        client = APIClient()
+        token = RefreshToken.for_user(user).access_token
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
