@@ -277,6 +277,8 @@ DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=50 * 1024 * 1024)
 DOCUMENT_UPLOAD_URL_MINUTES = env.int("DOCUMENT_UPLOAD_URL_MINUTES", default=15)
 DOCUMENT_DOWNLOAD_URL_MINUTES = env.int("DOCUMENT_DOWNLOAD_URL_MINUTES", default=5)
 
+# --- One-time codes by email (otp app) ---
+
 # --- Google sign-in ---------------------------------------------------------------------------
 GOOGLE_OAUTH2_CLIENT_ID = env.str("GOOGLE_OAUTH2_CLIENT_ID", default="")
 GOOGLE_OAUTH2_CLIENT_SECRET = env.str("GOOGLE_OAUTH2_CLIENT_SECRET", default="")
