@@ -167,7 +167,7 @@ SIMPLE_JWT = {
 # --- REST framework ---------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
@@ -272,10 +272,25 @@ STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
 GCS_BUCKET_NAME = env.str("GCS_BUCKET_NAME", default="")
 GCS_CREDENTIALS_PATH = env.str("GCS_CREDENTIALS_PATH", default="")
 STORAGE_EMULATOR_HOST = env.str("STORAGE_EMULATOR_HOST", default="")
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 DOCUMENT_MAX_BYTES = env.int("DOCUMENT_MAX_BYTES", default=50 * 1024 * 1024)
 DOCUMENT_UPLOAD_URL_MINUTES = env.int("DOCUMENT_UPLOAD_URL_MINUTES", default=15)
 DOCUMENT_DOWNLOAD_URL_MINUTES = env.int("DOCUMENT_DOWNLOAD_URL_MINUTES", default=5)
+# Content types a document may have: PDF, PNG, JPEG, TIFF, plain text, DICOM, DOCX.
+DOCUMENT_ALLOWED_CONTENT_TYPES = env.list(
+    "DOCUMENT_ALLOWED_CONTENT_TYPES",
+    default=[
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "image/tiff",
+        "text/plain",
+        "application/dicom",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ],
+)
+# Pending (never confirmed) documents older than this are removed by `purge_stale_uploads`.
+DOCUMENT_PENDING_MAX_AGE_HOURS = env.int("DOCUMENT_PENDING_MAX_AGE_HOURS", default=24)
 
 # --- One-time codes by email (otp app) ---
 
@@ -290,7 +305,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = env.path("STATIC_ROOT", default=VAR_DIR / "staticfiles")
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -303,6 +318,8 @@ STORAGES = {
 }
 # Serve static files straight from the apps (no collectstatic needed) when DEBUG is on.
 WHITENOISE_USE_FINDERS = DEBUG
+if DEBUG:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

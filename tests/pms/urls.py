@@ -1,0 +1,53 @@
+"""Test-only routes that raise the failures a real view can meet, mounted beside the real ones."""
+
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+from rest_framework import exceptions
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+
+from pms import urls as pms_urls
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def broken(request: Request) -> None:
+    raise RuntimeError("patient Jane Roe, 1970-01-01")  # PHI that must never reach the client
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def forbidden(request: Request) -> None:
+    raise exceptions.PermissionDenied()
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def database_down(request: Request) -> None:
+    raise OperationalError("could not connect to server")
+
+
+@api_view(["POST"])
+@permission_classes([AllowAny])
+def echo(request: Request) -> HttpResponse:
+    return HttpResponse(str(len(request.data)))
+
+
+def plain_django_view(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("outside DRF")
+
+
+urlpatterns = [
+    path("api/test/broken/", broken),
+    path("api/test/forbidden/", forbidden),
+    path("api/test/database-down/", database_down),
+    path("api/test/echo/", echo),
+    path("test/plain/", plain_django_view),
+    path("", include("pms.urls")),
+]
+
+# The project's own error handlers, so this URLconf answers like the real one.
+handler400 = pms_urls.handler400
+handler500 = pms_urls.handler500
