@@ -9,6 +9,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import oauth
 from accounts.models import Organization, User
 
 
@@ -62,8 +63,19 @@ class TokenRefreshSerializer(serializers.Serializer):
             _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
             if not created:
                 raise TokenError("Token is blacklisted")
+        self.user = user
         rotated = RefreshToken.for_user(user)
         return {"access": str(rotated.access_token), "refresh": str(rotated)}
+
+
+class TokenBlacklistSerializer(jwt_serializers.TokenBlacklistSerializer):
+    """simplejwt's logout, remembering whose token it was (for the audit trail)."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        data = super().validate(attrs)
+        token = RefreshToken(attrs["refresh"], verify=False)
+        self.user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
+        return data
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -100,3 +112,44 @@ class AuthResultSerializer(TokenPairSerializer):
     """What a sign-in by OAuth or OTP returns: the JWT pair plus the user."""
 
     user = UserSerializer()
+
+
+# --- Google sign-in (POST /api/accounts/oauth-login/) ------------------------------------------
+# Google ID tokens run to about 1.5 kB and access tokens to at most 2 kB; the limits leave room.
+ID_TOKEN_MAX_LENGTH = 8192
+ACCESS_TOKEN_MAX_LENGTH = 4096
+
+
+class OAuthProviderSerializer(serializers.Serializer):
+    provider = serializers.ChoiceField(
+        choices=oauth.SUPPORTED_PROVIDERS, help_text="The identity provider: `google-oauth2`."
+    )
+
+
+class OAuthIdTokenLoginSerializer(OAuthProviderSerializer):
+    """Preferred body: the Google ID token (a JWT) Google Identity Services gives the browser."""
+
+    id_token = serializers.CharField(max_length=ID_TOKEN_MAX_LENGTH)
+
+
+class OAuthAccessTokenLoginSerializer(OAuthProviderSerializer):
+    """Alternative body: an OAuth access token Google issued to this application's client id."""
+
+    access_token = serializers.CharField(max_length=ACCESS_TOKEN_MAX_LENGTH)
+
+
+class OAuthLoginSerializer(OAuthProviderSerializer):
+    """What the view validates: `provider` and exactly one of `id_token` and `access_token`.
+
+    The schema documents the two allowed forms separately (the two serializers above).
+    """
+
+    id_token = serializers.CharField(max_length=ID_TOKEN_MAX_LENGTH, required=False)
+    access_token = serializers.CharField(max_length=ACCESS_TOKEN_MAX_LENGTH, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("id_token" in attrs) == ("access_token" in attrs):
+            raise serializers.ValidationError(
+                "Send exactly one of id_token and access_token.", code="one_token_required"
+            )
+        return attrs

@@ -135,6 +135,7 @@ AUTHENTICATION_BACKENDS = [
     # Axes first: it refuses a locked-out account before any password is checked.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "accounts.oauth.GoogleOAuth2",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -161,7 +162,6 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
     "AUTH_HEADER_TYPES": ("Bearer",),
-    "TOKEN_REFRESH_SERIALIZER": "accounts.serializers.TokenRefreshSerializer",
 }
 
 # --- REST framework ---------------------------------------------------------------------------
@@ -267,6 +267,17 @@ EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="PMS <no-reply@pms.local>")
 
+# --- Patients ---------------------------------------------------------------------------------
+# Region (ISO 3166 code, e.g. "US") for phone numbers written without +country code; empty
+# means such numbers are refused.
+PATIENT_PHONE_DEFAULT_REGION = env.str("PATIENT_PHONE_DEFAULT_REGION", default="")
+# Require phones libphonenumber knows as valid; off: any E.164-shaped number with a known
+# country code is accepted (the seed client's +1234567890 among them).
+PATIENT_PHONE_STRICT = env.bool("PATIENT_PHONE_STRICT", default=False)
+# pg_trgm word-similarity threshold (0-1) of the ranked /search/ on PostgreSQL; lower finds
+# more typos and more noise.
+PATIENT_SEARCH_SIMILARITY = env.float("PATIENT_SEARCH_SIMILARITY", default=0.3)
+
 # --- Documents --------------------------------------------------------------------------------
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
 GCS_BUCKET_NAME = env.str("GCS_BUCKET_NAME", default="")
@@ -293,11 +304,38 @@ DOCUMENT_ALLOWED_CONTENT_TYPES = env.list(
 DOCUMENT_PENDING_MAX_AGE_HOURS = env.int("DOCUMENT_PENDING_MAX_AGE_HOURS", default=24)
 
 # --- One-time codes by email (otp app) ---
+# Key of the HMACs that store codes and identify addresses in the rate counters; empty = derived
+# from SECRET_KEY (rotating either invalidates the codes in flight, nothing else).
+OTP_HMAC_KEY = env.str("OTP_HMAC_KEY", default="")
+# Digits in a code.
+OTP_LENGTH = env.int("OTP_LENGTH", default=6)
+# Life of a code.
+OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=600)
+# Wrong guesses that kill a code (counted atomically in the database).
+OTP_MAX_ATTEMPTS = env.int("OTP_MAX_ATTEMPTS", default=5)
+# Minimum gap between two code requests for one address, known or not.
+OTP_RESEND_COOLDOWN_SECONDS = env.int("OTP_RESEND_COOLDOWN_SECONDS", default=60)
+# Code requests one address may make per hour, known or not.
+OTP_HOURLY_LIMIT = env.int("OTP_HOURLY_LIMIT", default=5)
 
 # --- Google sign-in ---------------------------------------------------------------------------
 GOOGLE_OAUTH2_CLIENT_ID = env.str("GOOGLE_OAUTH2_CLIENT_ID", default="")
 GOOGLE_OAUTH2_CLIENT_SECRET = env.str("GOOGLE_OAUTH2_CLIENT_SECRET", default="")
 GOOGLE_OAUTH2_ALLOWED_DOMAINS = env.list("GOOGLE_OAUTH2_ALLOWED_DOMAINS", default=[])
+# Sign-in links existing users only, never creates one (accounts/pipeline.py explains each step).
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_uid",
+    "accounts.pipeline.require_allowed_domain",
+    "accounts.pipeline.linked_user",
+    "accounts.pipeline.user_by_verified_email",
+    "accounts.pipeline.require_active_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.load_extra_data",
+    "accounts.pipeline.mark_email_verified",
+)
+# Seconds any call to Google (tokeninfo, userinfo, certificates) may take before a 503.
+SOCIAL_AUTH_REQUESTS_TIMEOUT = 5
 
 # --- Internationalization and static files ----------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from audit.views import audited_not_found
 from pms.exceptions import api_not_found
 from pms.health import healthz, readyz
 
@@ -17,7 +18,9 @@ urlpatterns = [
     path("api/document/", include("document.urls")),
     path("api/otp/", include("otp.urls")),
     path("api/audit/", include("audit.urls")),
-    # Anything else under /api/ is a 404 in the error envelope, DEBUG or not.
+    # Unknown paths under patient-data prefixes are audited 404s; anything else under /api/
+    # is a plain 404 in the error envelope, DEBUG or not.
+    re_path(r"^api/(?P<resource>patient|document)/", audited_not_found),
     re_path(r"^api/", api_not_found),
 ]
 

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Organization, Role, User
+from patient.demo import DEMO_PATIENT_COUNT, seed_demo_patients
 
 DEMO_ORGANIZATION = {"slug": "demo-clinic", "name": "Demo Clinic"}
 # Demo-only credentials, printed on the console; never use this command on a real database.
@@ -40,7 +41,9 @@ class Command(BaseCommand):
             )
             user.set_password(password)
             user.save(update_fields=["password"])
+        created = seed_demo_patients(actor=User.objects.get(username="admin"))
         self.stdout.write(self.style.SUCCESS(f"Demo organization: {organization.name}"))
+        self.stdout.write(f"Demo patients: {created} created, {DEMO_PATIENT_COUNT} in total.")
         self.stdout.write("Demo logins (username / password / role):")
         for username, role, password, _ in DEMO_USERS:
             self.stdout.write(f"  {username:<10} {password:<22} {role}")

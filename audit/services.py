@@ -1,0 +1,86 @@
+"""Recording audit events. One bulk INSERT per request; a failure to record is logged and never
+breaks the request being recorded. Views record in `finalize_response`, after their own
+transaction has ended, so a failed INSERT cannot poison it."""
+
+import ipaddress
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from rest_framework.throttling import BaseThrottle
+
+from audit.models import AuditEvent, Outcome
+
+logger = logging.getLogger("pms.audit")
+
+_DENIED_STATUSES = {401, 403, 404, 429}
+_MAX_RESOURCE_ID = 64
+
+
+def outcome_for(status_code: int) -> str:
+    if status_code < 400:
+        return Outcome.SUCCESS
+    if status_code in _DENIED_STATUSES:
+        return Outcome.DENIED
+    return Outcome.FAILED
+
+
+def _client_ip(request: Any) -> str | None:
+    # DRF's own client-IP logic, so NUM_PROXIES means the same here as for throttles.
+    ip = BaseThrottle().get_ident(request)
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        return None
+
+
+def _as_patient_ids(values: Iterable[Any]) -> list[int | None]:
+    ids: list[int | None] = []
+    for value in values:
+        try:
+            ids.append(int(value))
+        except (TypeError, ValueError):
+            continue
+    return list(dict.fromkeys(ids)) or [None]
+
+
+def audit_record(
+    *,
+    request: Any,
+    action: str,
+    resource_type: str,
+    status_code: int,
+    resource_id: Any = "",
+    patient_ids: Iterable[Any] = (),
+    actor: Any = None,
+    actor_username: str = "",
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Writes the events of one request: one row per patient concerned, in one INSERT."""
+    try:
+        user = actor if actor is not None else getattr(request, "user", None)
+        if user is not None and not user.is_authenticated:
+            user = None
+        common = {
+            "actor": user,
+            "actor_username": (user.get_username() if user else actor_username)[:150],
+            "organization_id": getattr(user, "organization_id", None),
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": str(resource_id or "")[:_MAX_RESOURCE_ID],
+            "outcome": outcome_for(status_code),
+            "status_code": status_code,
+            "method": request.method[:8],
+            "path": request.path[:255],
+            "ip_address": _client_ip(request),
+            "user_agent": request.META.get("HTTP_USER_AGENT", "")[:256],
+            "request_id": getattr(request, "request_id", "")[:128],
+            # Serialized here, before the INSERT, so a bad value fails outside the database.
+            "details": json.loads(json.dumps(details or {})),
+        }
+        AuditEvent.objects.bulk_create(
+            [AuditEvent(patient_id=patient_id, **common) for patient_id in _as_patient_ids(patient_ids)]
+        )
+    except Exception:  # the trail must never break the request it records
+        logger.exception("could not record audit event %s", action)

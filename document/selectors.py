@@ -1,0 +1,108 @@
+"""Reads of documents. Every query that decides who sees which document starts here."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from rest_framework.exceptions import NotFound
+
+from document.models import Document, DocumentType
+from patient.models import Patient
+
+# The fields of a document in a patient's summary (`latest`).
+SUMMARY_FIELDS = (
+    "id",
+    "title",
+    "filename",
+    "document_type",
+    "content_type",
+    "size_bytes",
+    "is_uploaded",
+    "uploaded_at",
+    "created_at",
+)
+SUMMARY_LATEST_COUNT = 5
+STATS_WINDOW = timedelta(days=30)
+
+
+def document_list(*, user: Any) -> QuerySet[Document]:
+    """Active documents of active patients in the caller's organization.
+
+    Superusers without an organization see every organization; archived documents and the
+    documents of archived patients are invisible here (404 on detail, absent from lists).
+    """
+    queryset = Document.objects.filter(is_active=True, patient__is_active=True)
+    if user.organization_id is not None:
+        return queryset.filter(organization_id=user.organization_id)
+    if user.is_superuser:
+        return queryset
+    return queryset.none()
+
+
+def document_get(*, user: Any, pk: Any) -> Document:
+    try:
+        return document_list(user=user).get(pk=pk)
+    except (Document.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Document not found.") from None
+
+
+def _aggregate(queryset: QuerySet[Document], **extra: Any) -> dict[str, Any]:
+    """Counts by state and type and the stored bytes, in one aggregate query."""
+    uploaded = Q(is_uploaded=True)
+    type_counts = {
+        f"type_{choice}": Count("id", filter=Q(document_type=choice)) for choice in DocumentType
+    }
+    row = queryset.aggregate(
+        total=Count("id"),
+        uploaded=Count("id", filter=uploaded),
+        total_bytes=Coalesce(Sum("size_bytes", filter=uploaded), 0),
+        **type_counts,
+        **extra,
+    )
+    total = row.pop("total")
+    uploaded_count = row.pop("uploaded")
+    result = {
+        "total": total,
+        "uploaded": uploaded_count,
+        "pending": total - uploaded_count,
+        "total_bytes": row.pop("total_bytes"),
+        "by_type": {choice.value: row.pop(f"type_{choice}") for choice in DocumentType},
+    }
+    result.update(row)
+    return result
+
+
+def document_stats(*, user: Any, patient: Patient | None = None) -> dict[str, Any]:
+    """Totals, uploaded/pending, stored bytes, counts by type and the last 30 days."""
+    queryset = document_list(user=user)
+    if patient is not None:
+        queryset = queryset.filter(patient=patient)
+    since = timezone.now() - STATS_WINDOW
+    recent_upload = Q(is_uploaded=True, uploaded_at__gte=since)
+    stats = _aggregate(
+        queryset,
+        recent_created=Count("id", filter=Q(created_at__gte=since)),
+        recent_uploaded=Count("id", filter=recent_upload),
+        recent_bytes=Coalesce(Sum("size_bytes", filter=recent_upload), 0),
+    )
+    stats["last_30_days"] = {
+        "created": stats.pop("recent_created"),
+        "uploaded": stats.pop("recent_uploaded"),
+        "uploaded_bytes": stats.pop("recent_bytes"),
+    }
+    return stats
+
+
+def document_summary_for_patient(*, patient: Patient) -> dict[str, Any]:
+    """The `documents` block of a patient's summary, in two queries.
+
+    The caller has already checked that it may see `patient`.
+    """
+    queryset = Document.objects.filter(patient=patient, is_active=True)
+    summary = _aggregate(queryset)
+    summary["latest"] = list(
+        queryset.order_by("-created_at", "-id").values(*SUMMARY_FIELDS)[:SUMMARY_LATEST_COUNT]
+    )
+    return summary

@@ -1,0 +1,244 @@
+"""Writes of documents: create and sign uploads, confirm against storage, update, archive, purge."""
+
+import logging
+import re
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import exceptions
+
+from document.models import Document
+from document.storage import (
+    ObjectTooLarge,
+    SignedRequest,
+    StoredObject,
+    UploadGrant,
+    get_local_storage,
+    get_storage,
+)
+from patient.models import Patient
+from pms.exceptions import ApplicationError, Conflict, PayloadTooLarge
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_FILENAME = "document"
+_FILENAME_MAX = 255
+_EXTENSION_MAX = 16
+_WHITESPACE = re.compile(r"\s+")
+
+
+class UploadMissing(Conflict):
+    default_code = "upload_missing"
+    default_detail = "The file is not in storage yet: upload the file first, then confirm."
+
+
+class AlreadyUploaded(Conflict):
+    default_code = "already_uploaded"
+    default_detail = "This document's file has already been uploaded and confirmed."
+
+
+class NotUploaded(Conflict):
+    default_code = "not_uploaded"
+    default_detail = "This document's file has not been uploaded yet."
+
+
+class UploadClosed(Conflict):
+    default_code = "upload_closed"
+    default_detail = "This upload link no longer accepts a file; request a new one."
+
+
+class IncompleteUpload(ApplicationError):
+    default_code = "incomplete_upload"
+    default_detail = "The request body ended before Content-Length bytes were received."
+
+
+def sanitize_filename(raw: str) -> str:
+    """A display name: no directories, no control or format characters, at most 255 chars."""
+    name = unicodedata.normalize("NFC", raw).replace("\\", "/").rsplit("/", 1)[-1]
+    # Category C = control, format (bidi overrides), surrogates, private use, unassigned.
+    name = "".join(char for char in name if not unicodedata.category(char).startswith("C"))
+    name = _WHITESPACE.sub(" ", name).strip(" .")
+    if not name:
+        return FALLBACK_FILENAME
+    if len(name) > _FILENAME_MAX:
+        stem, dot, extension = name.rpartition(".")
+        if dot and stem and len(extension) <= _EXTENSION_MAX:
+            name = stem[: _FILENAME_MAX - len(extension) - 1].rstrip(" .") + "." + extension
+        else:
+            name = name[:_FILENAME_MAX]
+    return name
+
+
+def new_object_name(*, organization_id: int) -> str:
+    """Random, and carries nothing about the patient or the file."""
+    return f"documents/{organization_id}/{uuid.uuid4().hex}"
+
+
+@transaction.atomic
+def document_create(*, actor: Any, patient: Patient, data: dict[str, Any]) -> Document:
+    """A pending document for `patient` (the caller has already checked it may see them)."""
+    filename = sanitize_filename(data["filename"])
+    title = (data.get("title") or "").strip() or filename
+    return Document.objects.create(
+        organization_id=patient.organization_id,
+        patient=patient,
+        document_type=data["document_type"],
+        title=title,
+        filename=filename,
+        content_type=data["content_type"],
+        size_bytes=data["size_bytes"],
+        object_name=new_object_name(organization_id=patient.organization_id),
+        uploaded_by=actor,
+    )
+
+
+def document_sign_upload(*, document: Document) -> SignedRequest:
+    """A signed PUT for a pending document's object."""
+    if document.is_uploaded:
+        raise AlreadyUploaded
+    return get_storage().sign_upload(
+        object_name=document.object_name,
+        content_type=document.content_type,
+        size_bytes=document.size_bytes,
+    )
+
+
+def document_create_with_upload(
+    *, actor: Any, patient: Patient, data: dict[str, Any]
+) -> tuple[Document, SignedRequest]:
+    document = document_create(actor=actor, patient=patient, data=data)
+    return document, document_sign_upload(document=document)
+
+
+def _rejections(document: Document, stored: StoredObject) -> dict[str, list[str]]:
+    problems: dict[str, list[str]] = {}
+    if stored.size_bytes > document.size_bytes:
+        problems["size_bytes"] = ["The uploaded file is larger than the declared size."]
+    elif stored.size_bytes < 1:
+        problems["size_bytes"] = ["The uploaded file is empty."]
+    if stored.content_type.strip().lower() != document.content_type:
+        problems["content_type"] = ["The uploaded file's type differs from the declared type."]
+    return problems
+
+
+@transaction.atomic
+def document_confirm(*, document: Document) -> Document:
+    """Mark the document uploaded from what storage holds, not from what the client says.
+
+    Idempotent: a confirmed document is returned unchanged. The row is locked so two
+    concurrent confirms end in one state.
+    """
+    locked = Document.objects.select_for_update().get(pk=document.pk)
+    if locked.is_uploaded:
+        return locked
+    storage = get_storage()
+    stored = storage.stat(locked.object_name)
+    if stored is None:
+        raise UploadMissing
+    problems = _rejections(locked, stored)
+    if problems:
+        # Removed now, not on commit: the object is unusable whatever happens to this row.
+        storage.delete(locked.object_name)
+        logger.info("document %s: upload rejected (%s)", locked.pk, ", ".join(problems))
+        raise exceptions.ValidationError(problems)
+    locked.size_bytes = stored.size_bytes
+    locked.checksum = stored.checksum
+    locked.is_uploaded = True
+    locked.uploaded_at = timezone.now()
+    locked.save(
+        update_fields=["size_bytes", "checksum", "is_uploaded", "uploaded_at", "updated_at"]
+    )
+    return locked
+
+
+def document_sign_download(*, document: Document) -> SignedRequest:
+    if not document.is_uploaded:
+        raise NotUploaded
+    return get_storage().sign_download(
+        object_name=document.object_name,
+        filename=document.filename,
+        content_type=document.content_type,
+    )
+
+
+@transaction.atomic
+def document_update(*, document: Document, data: dict[str, Any]) -> Document:
+    """Metadata only: title, type, display filename."""
+    fields = []
+    if "filename" in data:
+        document.filename = sanitize_filename(data["filename"])
+        fields.append("filename")
+    if "title" in data:
+        document.title = data["title"].strip() or document.filename
+        fields.append("title")
+    if "document_type" in data:
+        document.document_type = data["document_type"]
+        fields.append("document_type")
+    if fields:
+        document.save(update_fields=[*fields, "updated_at"])
+    return document
+
+
+@transaction.atomic
+def document_archive(*, document: Document) -> Document:
+    """Soft delete: the record leaves every list; the stored object is kept."""
+    document.is_active = False
+    document.archived_at = timezone.now()
+    document.save(update_fields=["is_active", "archived_at", "updated_at"])
+    return document
+
+
+def document_store_local_upload(
+    *, grant: UploadGrant, chunks: Iterable[bytes], length: int
+) -> StoredObject:
+    """The local backend's PUT: store the body for a still-pending document."""
+    if length > grant.max_bytes:
+        raise PayloadTooLarge(f"The file is larger than the {grant.max_bytes} bytes signed for.")
+    if length < 1:
+        raise exceptions.ValidationError({"file": ["The request body is empty."]})
+    pending = Document.objects.filter(
+        object_name=grant.object_name, is_active=True, is_uploaded=False
+    )
+    if not pending.exists():
+        raise UploadClosed
+    try:
+        stored = get_local_storage().write(
+            grant.object_name, chunks, content_type=grant.content_type, max_bytes=grant.max_bytes
+        )
+    except ObjectTooLarge:
+        raise PayloadTooLarge(
+            f"The file is larger than the {grant.max_bytes} bytes signed for."
+        ) from None
+    if stored.size_bytes < length:
+        get_local_storage().delete(grant.object_name)
+        raise IncompleteUpload
+    return stored
+
+
+def document_purge_stale(*, older_than: timedelta, dry_run: bool = False) -> int:
+    """Delete pending documents created before `older_than` ago, and any object they left.
+
+    Never-confirmed uploads are not records of care, so they are removed for good.
+    """
+    cutoff = timezone.now() - older_than
+    with transaction.atomic():
+        stale = Document.objects.select_for_update().filter(
+            is_uploaded=False, created_at__lt=cutoff
+        )
+        object_names = list(stale.values_list("object_name", flat=True))
+        if dry_run or not object_names:
+            return len(object_names)
+        Document.objects.filter(object_name__in=object_names, is_uploaded=False).delete()
+
+        def delete_objects() -> None:
+            storage = get_storage()
+            for object_name in object_names:
+                storage.delete(object_name)
+
+        transaction.on_commit(delete_objects)
+    return len(object_names)

@@ -1,0 +1,82 @@
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from simple_history.admin import SimpleHistoryAdmin
+
+from accounts.models import Organization
+from patient import services, validators
+from patient.models import Patient
+
+
+class PatientAdminForm(forms.ModelForm):
+    """The API's normalization also applies to edits made in the admin."""
+
+    class Meta:
+        model = Patient
+        fields = "__all__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["mrn"].required = False
+        self.fields["mrn"].help_text = "Leave empty to generate the next number."
+
+    def clean_full_name(self) -> str:
+        return validators.normalize_full_name(self.cleaned_data["full_name"])
+
+    def clean_phone(self) -> str:
+        return validators.normalize_phone(self.cleaned_data["phone"])
+
+    def clean_mrn(self) -> str:
+        return validators.normalize_mrn(self.cleaned_data.get("mrn") or "")
+
+    def clean_date_of_birth(self) -> Any:
+        value = self.cleaned_data["date_of_birth"]
+        validators.validate_date_of_birth(value)
+        return value
+
+
+@admin.register(Patient)
+class PatientAdmin(SimpleHistoryAdmin):
+    form = PatientAdminForm
+    list_display = ["mrn", "full_name", "gender", "age", "organization", "is_active"]
+    list_filter = ["gender", "is_active", "birth_date_estimated", "organization"]
+    search_fields = ["mrn", "full_name", "email", "phone"]
+    list_select_related = ["organization"]
+    ordering = ["organization", "full_name"]
+    readonly_fields = ["version", "created_by", "created_at", "updated_at", "archived_at"]
+    history_list_display = ["version", "is_active"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Patient]:
+        patients = super().get_queryset(request)
+        user: Any = request.user
+        # Staff users of a clinic administer their own clinic only.
+        if user.organization_id is not None:
+            patients = patients.filter(organization_id=user.organization_id)
+        return patients
+
+    @admin.display(description="Age")
+    def age(self, patient: Patient) -> int:
+        return patient.age
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        user: Any = request.user
+        if db_field.name == "organization" and user.organization_id is not None:
+            kwargs["queryset"] = Organization.objects.filter(pk=user.organization_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        initial = super().get_changeform_initial_data(request)
+        user: Any = request.user
+        if user.organization_id is not None:
+            initial.setdefault("organization", user.organization_id)
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: Patient, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+            if not obj.mrn:
+                obj.mrn = services.mrn_allocate(obj.organization_id)
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,130 @@
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from accounts.models import Organization
+
+
+class Gender(models.TextChoices):
+    MALE = "M", "Male"
+    FEMALE = "F", "Female"
+    OTHER = "O", "Other"
+    UNKNOWN = "U", "Unknown"
+
+
+def age_on(date_of_birth: date, today: date) -> int:
+    """Completed years; someone born on 29 February turns a year older on 1 March."""
+    had_birthday = (today.month, today.day) >= (date_of_birth.month, date_of_birth.day)
+    return today.year - date_of_birth.year - (0 if had_birthday else 1)
+
+
+class Patient(models.Model):
+    """A person the clinic cares for. Never hard-deleted through the API: archived instead."""
+
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="patients",
+        # Every index in Meta leads with organization; a lone one would only cost writes.
+        db_index=False,
+    )
+    mrn = models.CharField("MRN", max_length=32, help_text="Medical record number.")
+    full_name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=16, blank=True, help_text="E.164, e.g. +12025550143.")
+    date_of_birth = models.DateField()
+    birth_date_estimated = models.BooleanField(
+        default=False, help_text="Derived from an age (1 January of the birth year)."
+    )
+    gender = models.CharField(max_length=1, choices=Gender.choices, default=Gender.UNKNOWN)
+    address = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True, help_text="False once archived.")
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(
+        default=1, editable=False, help_text="Bumped on every save; the ETag."
+    )
+
+    history = HistoricalRecords()
+    # Set by the services: django-simple-history records this user as the author of a version.
+    _history_user: Any
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "mrn"],
+                name="patient_mrn_unique_per_org",
+                violation_error_message="A patient with this MRN already exists.",
+            ),
+        ]
+        # Every list query is `organization = ? AND is_active = ?` plus one ordering or filter:
+        # one B-tree per ordering/filter, led by the scope, with `id` as the tie-breaker the
+        # API appends for stable pages. The trigram GIN indexes for search live in migration
+        # 0002 (PostgreSQL only).
+        indexes = [
+            models.Index(
+                fields=["organization", "is_active", "created_at", "id"],
+                name="patient_org_created_idx",
+            ),
+            models.Index(
+                fields=["organization", "is_active", "updated_at", "id"],
+                name="patient_org_updated_idx",
+            ),
+            models.Index(
+                fields=["organization", "is_active", "full_name", "id"],
+                name="patient_org_name_idx",
+            ),
+            models.Index(
+                fields=["organization", "is_active", "date_of_birth", "id"],
+                name="patient_org_dob_idx",
+            ),
+            models.Index(
+                fields=["organization", "is_active", "mrn"],
+                name="patient_org_mrn_idx",
+            ),
+            models.Index(
+                fields=["organization", "is_active", "gender", "created_at"],
+                name="patient_org_gender_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Patient {self.mrn}"
+
+    @property
+    def age(self) -> int:
+        return age_on(self.date_of_birth, timezone.localdate())
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Every change, from the API or the Django admin, is a new version (the ETag).
+        if not self._state.adding:
+            self.version += 1
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
+        super().save(*args, **kwargs)
+
+
+class MRNSequence(models.Model):
+    """The last generated MRN number of an organization; its row is the allocation lock."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    last_value = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"MRN sequence of organization {self.organization_id}"

@@ -1,0 +1,156 @@
+"""Patient text search: the `search` substring filter and the ranked `/search/`.
+
+On PostgreSQL both are served by trigram GIN indexes (migration 0002) built on exactly the
+expressions used here: `UPPER(col::text)`, which is what Django's `icontains` compiles to and
+what the fuzzy name match below is written against. On SQLite the ranked search falls back to
+substring matching with a simple rank.
+"""
+
+import re
+from functools import reduce
+from operator import or_
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import (
+    Case,
+    F,
+    FloatField,
+    Func,
+    Lookup,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Greatest, Upper
+
+from patient.models import Patient
+
+SEARCHED_FIELDS = ("full_name", "email", "phone", "mrn")
+# Only digits and phone punctuation: the term may be (part of) a phone number.
+_PHONE_LIKE = re.compile(r"^[0-9+()./\s-]*[0-9][0-9+()./\s-]*$")
+# Queries longer than this get no transposition variants: their other trigrams carry them.
+_MAX_VARIANT_QUERY = 16
+# A transposition-corrected spelling ranks just below the same match typed correctly.
+_VARIANT_WEIGHT = 0.9
+
+
+def search_condition(term: str) -> Q:
+    """Substring match on name, email, MRN and, for phone-like terms, phone digits."""
+    condition = Q(full_name__icontains=term) | Q(email__icontains=term) | Q(mrn__icontains=term)
+    if _PHONE_LIKE.match(term):
+        # Phones are stored as E.164 digits: "(202) 555-01" must match "+1202555014".
+        condition |= Q(phone__icontains=re.sub(r"\D", "", term))
+    return condition
+
+
+def indexed_upper(field: str) -> Upper:
+    """`UPPER(field::text)`: the expression of the trigram indexes."""
+    return Upper(Cast(F(field), output_field=TextField()))
+
+
+class WordSimilar(Lookup):
+    """`text %> query`: some word extent of `text` is trigram-similar to `query`, at least
+    `pg_trgm.word_similarity_threshold` (set per connection from PATIENT_SEARCH_SIMILARITY).
+    Unlike the `word_similarity()` function, the operator is served by a GIN trigram index."""
+
+    lookup_name = "word_similar"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} %%> {rhs}", [*lhs_params, *rhs_params]
+
+
+class WordSimilarity(Func):
+    """pg_trgm `word_similarity(query, text)`, 0..1."""
+
+    function = "WORD_SIMILARITY"
+    output_field = FloatField()
+
+
+def transpositions(needle: str) -> list[str]:
+    """The spellings with one pair of adjacent letters swapped ("JHON" -> "JOHN", ...).
+
+    Trigrams are weakest on exactly this typo: "jhon" shares a single trigram with "john",
+    the same one it shares with "jane", so no similarity threshold tells them apart. Trying
+    the swapped spellings, each an index-served condition, does.
+    """
+    if len(needle) > _MAX_VARIANT_QUERY:
+        return []
+    variants = []
+    for i in range(len(needle) - 1):
+        first, second = needle[i], needle[i + 1]
+        if first != second and first.isalnum() and second.isalnum():
+            variant = needle[:i] + second + first + needle[i + 2 :]
+            if variant not in variants:
+                variants.append(variant)
+    return variants
+
+
+def ranked_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
+    """Patients matching `term`, best first; ties by name, then id (stable pages)."""
+    term = " ".join(term.split())
+    if connections[queryset.db].vendor == "postgresql":
+        return _ranked_trigram_search(queryset, term)
+    return _ranked_substring_search(queryset, term)
+
+
+def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
+    name = indexed_upper("full_name")
+    needle = term.upper()
+    variants = transpositions(needle)
+    fuzzy_name = reduce(or_, (Q(WordSimilar(name, Value(v))) for v in [needle, *variants]))
+    identifier = Case(
+        When(Q(mrn__iexact=term) | Q(email__iexact=term), then=Value(1.0)),
+        When(search_condition(term), then=Value(0.5)),
+        default=Value(0.0),
+        output_field=FloatField(),
+    )
+    rank = Greatest(
+        WordSimilarity(Value(needle), name),
+        *(WordSimilarity(Value(v), name) * Value(_VARIANT_WEIGHT) for v in variants),
+        identifier,
+        output_field=FloatField(),
+    )
+    return (
+        queryset.filter(fuzzy_name | search_condition(term))
+        .alias(search_rank=rank)
+        .order_by("-search_rank", "full_name", "id")
+    )
+
+
+def _ranked_substring_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
+    rank = Case(
+        When(Q(mrn__iexact=term) | Q(email__iexact=term), then=Value(3)),
+        When(full_name__istartswith=term, then=Value(2)),
+        When(full_name__icontains=term, then=Value(1)),
+        default=Value(0),
+    )
+    return (
+        queryset.filter(search_condition(term))
+        .alias(search_rank=rank)
+        .order_by("-search_rank", "full_name", "id")
+    )
+
+
+def set_similarity_threshold(
+    sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any
+) -> None:
+    """`connection_created` receiver: the `%>` threshold of this connection's sessions.
+
+    Per connection rather than per query, so a search costs no extra round trip. Behind a
+    transaction-pooling proxy (PgBouncer) set it on the role instead:
+    `ALTER ROLE app SET pg_trgm.word_similarity_threshold = 0.3`.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)",
+            [str(settings.PATIENT_SEARCH_SIMILARITY)],
+        )

@@ -1,0 +1,123 @@
+"""Who sees which patient: every patient read in the project goes through here.
+
+Users see the patients of their own organization; superusers without an organization see every
+organization. Archived patients are visible only to organization administrators who ask for
+them. Anything else is "not found", never "forbidden", so existence is not confirmed.
+"""
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from rest_framework.exceptions import NotFound
+
+from accounts.models import Role
+from patient.models import Patient
+from pms.permissions import user_has_role
+
+DOCUMENT_TYPES = (
+    "medical_report",
+    "lab_result",
+    "prescription",
+    "imaging",
+    "insurance",
+    "consent_form",
+    "referral",
+    "other",
+)
+# Fields whose changes the history reports (names only, never values). `version` and
+# `updated_at` change on every save and say nothing.
+HISTORY_FIELDS = (
+    "mrn",
+    "full_name",
+    "email",
+    "phone",
+    "date_of_birth",
+    "birth_date_estimated",
+    "gender",
+    "address",
+    "notes",
+    "is_active",
+    "archived_at",
+)
+HISTORY_TYPES = {"+": "created", "~": "updated", "-": "deleted"}
+
+
+def can_see_archived(user: Any) -> bool:
+    return user_has_role(user, {Role.ADMIN})
+
+
+def patient_list(*, user: Any, include_archived: bool = False) -> QuerySet[Patient]:
+    """The patients `user` may see, newest first. `include_archived` counts for admins only."""
+    if not getattr(user, "is_authenticated", False):
+        return Patient.objects.none()
+    patients = Patient.objects.select_related("created_by")
+    if user.organization_id is not None:
+        patients = patients.filter(organization_id=user.organization_id)
+    elif not user.is_superuser:
+        return Patient.objects.none()
+    if not (include_archived and can_see_archived(user)):
+        patients = patients.filter(is_active=True)
+    return patients.order_by("-created_at", "-id")
+
+
+def patient_get(*, user: Any, pk: Any, include_archived: bool = False) -> Patient:
+    """One patient `user` may see; `NotFound` for a foreign, archived or missing one."""
+    try:
+        return patient_list(user=user, include_archived=include_archived).get(pk=pk)
+    except (Patient.DoesNotExist, ValueError, TypeError):
+        raise NotFound("Patient not found.") from None
+
+
+def patient_documents_summary(*, patient: Patient) -> dict[str, Any]:
+    """The documents block of the patient summary. Filled by the documents app."""
+    # Imported here: the documents app depends on this module.
+    from document.selectors import document_summary_for_patient
+
+    return document_summary_for_patient(patient=patient)
+
+
+def patient_history(*, user: Any, pk: Any, include_archived: bool = False) -> QuerySet[Any]:
+    """The versions of one visible patient, newest first."""
+    patient = patient_get(user=user, pk=pk, include_archived=include_archived)
+    return patient.history.select_related("history_user").order_by("-history_date", "-history_id")
+
+
+def patient_history_entries(*, records: list[Any], history: QuerySet[Any]) -> list[dict[str, Any]]:
+    """`records` (a page of `history`) with the names of the fields each version changed.
+
+    Each version is compared with the one before it: the next record on the page, and for the
+    page's last record one more query for its predecessor.
+    """
+    if not records:
+        return []
+    last = records[-1]
+    before_page = (
+        history.filter(
+            Q(history_date__lt=last.history_date)
+            | Q(history_date=last.history_date, history_id__lt=last.history_id)
+        )
+        .select_related(None)
+        .first()
+    )
+    previous_records = [*records[1:], before_page]
+    return [
+        {
+            "version": record.version,
+            "history_date": record.history_date,
+            "history_type": HISTORY_TYPES[record.history_type],
+            "user": record.history_user,
+            "changed_fields": _changed_fields(record, previous),
+        }
+        for record, previous in zip(records, previous_records, strict=True)
+    ]
+
+
+def _changed_fields(record: Any, previous: Any) -> list[str]:
+    if record.history_type == "-":
+        return []
+    if previous is None:
+        # Creation: the fields it was created with.
+        return [
+            field for field in HISTORY_FIELDS if getattr(record, field) not in ("", None, False)
+        ]
+    return [field for field in HISTORY_FIELDS if getattr(record, field) != getattr(previous, field)]

@@ -1,0 +1,174 @@
+from typing import Any
+
+from django.core.validators import RegexValidator
+from rest_framework import serializers
+
+from accounts.models import User
+from patient import validators
+from patient.models import Gender, Patient
+from patient.selectors import DOCUMENT_TYPES, HISTORY_TYPES
+
+# --- input ------------------------------------------------------------------------------------
+
+
+class PatientWriteSerializer(serializers.Serializer):
+    """The client-writable fields, shared by create and update. An explicit allow-list:
+    organization, MRN sequence, created_by, version and the archive fields are not in it."""
+
+    full_name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
+    phone = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        help_text="Stored in E.164. Needs a leading + and country code unless the server has a "
+        "default region.",
+    )
+    date_of_birth = serializers.DateField(required=False)
+    age = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=validators.MAX_AGE,
+        help_text="Instead of date_of_birth: stores 1 January of the birth year, marked as an "
+        "estimate.",
+    )
+    gender = serializers.ChoiceField(choices=Gender.choices, required=False)
+    address = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    notes = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+
+    def validate_full_name(self, value: str) -> str:
+        return validators.normalize_full_name(value)
+
+    def validate_phone(self, value: str) -> str:
+        return validators.normalize_phone(value)
+
+    def validate_date_of_birth(self, value: Any) -> Any:
+        validators.validate_date_of_birth(value)
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "age" in attrs and "date_of_birth" in attrs:
+            raise serializers.ValidationError(
+                {"age": ["Give either date_of_birth or age, not both."]}
+            )
+        return attrs
+
+
+class PatientCreateSerializer(PatientWriteSerializer):
+    mrn = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+                "Use letters, digits and . _ / - only.",
+            )
+        ],
+        help_text="Medical record number, unique in the organization. Generated when omitted.",
+    )
+
+    def validate_mrn(self, value: str) -> str:
+        return validators.normalize_mrn(value)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        if "age" not in attrs and "date_of_birth" not in attrs:
+            raise serializers.ValidationError(
+                {"date_of_birth": ["Give date_of_birth or, when unknown, age."]}
+            )
+        return attrs
+
+
+class PatientUpdateSerializer(PatientWriteSerializer):
+    """PATCH body: any subset of the writable fields; the MRN is fixed once assigned."""
+
+
+class IncludeArchivedQuerySerializer(serializers.Serializer):
+    include_archived = serializers.BooleanField(required=False, default=False)
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+class UserRefSerializer(serializers.ModelSerializer[User]):
+    class Meta:
+        model = User
+        fields = ["id", "username"]
+
+
+class PatientSerializer(serializers.ModelSerializer[Patient]):
+    age = serializers.IntegerField(read_only=True, help_text="Completed years, from the birth date.")
+    created_by = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "mrn",
+            "full_name",
+            "email",
+            "phone",
+            "date_of_birth",
+            "birth_date_estimated",
+            "age",
+            "gender",
+            "address",
+            "notes",
+            "is_active",
+            "archived_at",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+        read_only_fields = fields
+
+
+class DocumentsByTypeSerializer(serializers.Serializer):
+    medical_report = serializers.IntegerField()
+    lab_result = serializers.IntegerField()
+    prescription = serializers.IntegerField()
+    imaging = serializers.IntegerField()
+    insurance = serializers.IntegerField()
+    consent_form = serializers.IntegerField()
+    referral = serializers.IntegerField()
+    other = serializers.IntegerField()
+
+
+class DocumentBriefSerializer(serializers.Serializer):
+    """A recent document in the summary (reads dict keys or model attributes)."""
+
+    id = serializers.IntegerField()
+    document_type = serializers.ChoiceField(choices=DOCUMENT_TYPES)
+    title = serializers.CharField()
+    filename = serializers.CharField()
+    content_type = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    is_uploaded = serializers.BooleanField()
+    uploaded_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class PatientDocumentsSummarySerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    uploaded = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    total_bytes = serializers.IntegerField()
+    by_type = DocumentsByTypeSerializer()
+    latest = DocumentBriefSerializer(many=True)
+
+
+class PatientSummarySerializer(serializers.Serializer):
+    patient = PatientSerializer()
+    documents = PatientDocumentsSummarySerializer()
+
+
+class PatientHistoryEntrySerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    history_date = serializers.DateTimeField()
+    history_type = serializers.ChoiceField(choices=sorted(HISTORY_TYPES.values()))
+    user = UserRefSerializer(allow_null=True, help_text="Who made the change, when known.")
+    changed_fields = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the fields this version changed."
+    )

@@ -1,0 +1,224 @@
+import re
+from typing import Any
+
+from django.db.models import QuerySet
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.models import Role
+from patient import selectors, services
+from patient.filters import PatientFilterSet, PatientSearchFilterSet
+from patient.models import Patient
+from patient.serializers import (
+    IncludeArchivedQuerySerializer,
+    PatientCreateSerializer,
+    PatientHistoryEntrySerializer,
+    PatientSerializer,
+    PatientSummarySerializer,
+    PatientUpdateSerializer,
+)
+from pms.exceptions import PreconditionFailed
+from pms.permissions import HasActionRole
+
+_ENTITY_TAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+
+INCLUDE_ARCHIVED = OpenApiParameter(
+    "include_archived",
+    OpenApiTypes.BOOL,
+    description="Organization admins only: also return archived patients.",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description='The ETag read before (e.g. `"3"`); 412 when the patient has changed since.',
+)
+ETAG = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=True,
+    description="The patient's version, quoted; send it back in If-Match.",
+)
+
+
+def parse_if_match(header: str | None) -> set[int] | None:
+    """The versions an If-Match header accepts; None when absent or `*` (any version).
+
+    The ETag is the version number, so a tag that a proxy weakened (`W/"3"`) still names it.
+    Unparseable tags name no version: the precondition fails.
+    """
+    if header is None or header.strip() == "*":
+        return None
+    versions = set()
+    for tag in header.split(","):
+        match = _ENTITY_TAG.match(tag.strip())
+        if match:
+            versions.add(int(match.group(1)))
+    return versions
+
+
+def etag(patient: Patient) -> str:
+    return f'"{patient.version}"'
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List patients", parameters=[INCLUDE_ARCHIVED]),
+    retrieve=extend_schema(summary="Get a patient", parameters=[INCLUDE_ARCHIVED, ETAG]),
+)
+class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Patients of the caller's organization. DELETE archives; nothing is hard-deleted."""
+
+    permission_classes = [IsAuthenticated, HasActionRole]
+    action_roles = {
+        "destroy": {Role.ADMIN, Role.CLINICIAN},
+        "restore": {Role.ADMIN},
+    }
+    lookup_value_regex = r"\d+"
+    serializer_class = PatientSerializer
+
+    @property
+    def filterset_class(self) -> type | None:
+        return {"list": PatientFilterSet, "search": PatientSearchFilterSet}.get(self.action or "")
+
+    @property
+    def error_responses(self) -> tuple[str, ...]:
+        return ("412",) if self.action in ("partial_update", "destroy") else ()
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return {
+            "create": PatientCreateSerializer,
+            "partial_update": PatientUpdateSerializer,
+        }.get(self.action or "", PatientSerializer)
+
+    def include_archived(self) -> bool:
+        params = IncludeArchivedQuerySerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        include = bool(params.validated_data["include_archived"])
+        if include and not selectors.can_see_archived(self.request.user):
+            raise PermissionDenied("Only organization administrators may see archived patients.")
+        return include
+
+    def get_queryset(self) -> QuerySet[Patient]:
+        include = self.action in ("list", "search") and self.include_archived()
+        return selectors.patient_list(user=self.request.user, include_archived=include)
+
+    def get_object(self) -> Patient:
+        include = self.action in ("retrieve", "summary") and self.include_archived()
+        patient = selectors.patient_get(
+            user=self.request.user, pk=self.kwargs["pk"], include_archived=include
+        )
+        self.check_object_permissions(self.request, patient)
+        return patient
+
+    def _patient_response(self, patient: Patient, status_code: int = 200) -> Response:
+        response = Response(PatientSerializer(patient).data, status=status_code)
+        response["ETag"] = etag(patient)
+        return response
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._patient_response(self.get_object())
+
+    @extend_schema(
+        summary="Register a patient",
+        responses={201: PatientSerializer},
+        parameters=[ETAG],
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patient = services.patient_create(actor=request.user, data=serializer.validated_data)
+        response = self._patient_response(patient, status.HTTP_201_CREATED)
+        response["Location"] = reverse("patient-detail", kwargs={"pk": patient.pk})
+        return response
+
+    @extend_schema(
+        summary="Update a patient (partial)",
+        parameters=[IF_MATCH, ETAG],
+        responses={200: PatientSerializer},
+    )
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_object()
+        serializer = self.get_serializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        expected_versions = parse_if_match(request.headers.get("If-Match"))
+        if expected_versions == set():
+            raise PreconditionFailed()
+        patient = services.patient_update(
+            actor=request.user,
+            patient=patient,
+            data=serializer.validated_data,
+            expected_versions=expected_versions,
+        )
+        return self._patient_response(patient)
+
+    @extend_schema(
+        summary="Archive a patient",
+        description="Soft delete: hidden from lists, detail and search; admins can restore it.",
+        parameters=[IF_MATCH],
+        responses={204: None},
+    )
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patient = self.get_object()
+        expected_versions = parse_if_match(request.headers.get("If-Match"))
+        if expected_versions == set():
+            raise PreconditionFailed()
+        services.patient_archive(
+            actor=request.user, patient=patient, expected_versions=expected_versions
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Restore an archived patient",
+        request=None,
+        responses={200: PatientSerializer},
+        parameters=[ETAG],
+    )
+    @action(detail=True, methods=["post"])
+    def restore(self, request: Request, pk: str) -> Response:
+        patient = selectors.patient_get(user=request.user, pk=pk, include_archived=True)
+        return self._patient_response(services.patient_restore(actor=request.user, patient=patient))
+
+    @extend_schema(
+        summary="Ranked patient search",
+        parameters=[INCLUDE_ARCHIVED],
+        responses={200: PatientSerializer(many=True)},
+    )
+    @action(detail=False, methods=["get"])
+    def search(self, request: Request) -> Response:
+        return self.list(request)
+
+    @extend_schema(
+        summary="Patient summary with document counts",
+        parameters=[INCLUDE_ARCHIVED],
+        responses={200: PatientSummarySerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def summary(self, request: Request, pk: str) -> Response:
+        patient = self.get_object()
+        summary = {
+            "patient": patient,
+            "documents": selectors.patient_documents_summary(patient=patient),
+        }
+        return Response(PatientSummarySerializer(summary).data)
+
+    @extend_schema(
+        summary="Versions of a patient",
+        parameters=[INCLUDE_ARCHIVED],
+        responses={200: PatientHistoryEntrySerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"])
+    def history(self, request: Request, pk: str) -> Response:
+        history = selectors.patient_history(
+            user=request.user, pk=pk, include_archived=self.include_archived()
+        )
+        records = self.paginate_queryset(history) or []
+        entries = selectors.patient_history_entries(records=list(records), history=history)
+        return self.get_paginated_response(PatientHistoryEntrySerializer(entries, many=True).data)

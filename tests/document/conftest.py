@@ -1,0 +1,180 @@
+"""Document fixtures: local storage in a temporary MEDIA_ROOT, and a real GCS emulator.
+
+The `gcs` backend is exercised against gcp-storage-emulator, started once per test session on
+a free loopback port with in-memory storage. The emulator accepts any signature, so the tests
+verify V4 signatures themselves against the generated service account's public key.
+"""
+
+import json
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from gcp_storage_emulator.server import create_server
+from rest_framework.test import APIClient
+
+from accounts.models import Organization, User
+from document.models import Document
+from document.storage import LocalStorage, get_storage
+from patient.models import Patient
+from tests.factories import DocumentFactory, PatientFactory
+
+EMULATOR_BUCKET = "pms-test-documents"
+SERVICE_ACCOUNT_EMAIL = "pms-signer@pms-test.iam.gserviceaccount.com"
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    path: Path
+    public_key: rsa.RSAPublicKey
+    email: str
+
+
+@dataclass(frozen=True)
+class Emulator:
+    url: str
+    server: Any
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[Emulator]:
+    port = _free_loopback_port()
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=EMULATOR_BUCKET)
+    server.start()
+    try:
+        yield Emulator(url=f"http://127.0.0.1:{port}", server=server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def service_account(tmp_path_factory: pytest.TempPathFactory) -> ServiceAccount:
+    """A fake service account: a fresh RSA key in the JSON layout google-auth reads."""
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+    path = tmp_path_factory.mktemp("gcs") / "service-account.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "pms-test",
+                "private_key_id": "0123456789abcdef",
+                "private_key": pem,
+                "client_email": SERVICE_ACCOUNT_EMAIL,
+                "client_id": "100000000000000000001",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
+    return ServiceAccount(
+        path=path, public_key=private_key.public_key(), email=SERVICE_ACCOUNT_EMAIL
+    )
+
+
+@pytest.fixture(autouse=True)
+def local_media_root(settings: Any, tmp_path: Path) -> Path:
+    """Every document test stores files in its own directory, never in var/media."""
+    settings.STORAGE_BACKEND = "local"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def gcs_backend(
+    settings: Any, gcs_emulator: Emulator, service_account: ServiceAccount
+) -> Iterator[Emulator]:
+    """Switch the app to the gcs backend, pointed at the emulator; empty bucket per test."""
+    settings.STORAGE_BACKEND = "gcs"
+    settings.GCS_BUCKET_NAME = EMULATOR_BUCKET
+    settings.GCS_CREDENTIALS_PATH = str(service_account.path)
+    settings.STORAGE_EMULATOR_HOST = gcs_emulator.url
+    yield gcs_emulator
+    gcs_emulator.server.wipe(keep_buckets=True)
+
+
+@pytest.fixture
+def pdf_bytes() -> Callable[[int], bytes]:
+    """A PDF-looking body of exactly `size` bytes."""
+
+    def make(size: int = 2048) -> bytes:
+        header = b"%PDF-1.7\n"
+        return (header + b"0" * size)[:size]
+
+    return make
+
+
+@pytest.fixture
+def patient(organization: Organization) -> Patient:
+    return PatientFactory.create(organization=organization)
+
+
+@pytest.fixture
+def foreign_patient(other_organization: Organization) -> Patient:
+    return PatientFactory.create(organization=other_organization)
+
+
+@pytest.fixture
+def as_clinician(client_for: Callable[[User], APIClient], clinician: User) -> APIClient:
+    return client_for(clinician)
+
+
+@pytest.fixture
+def as_staff(client_for: Callable[[User], APIClient], staff_user: User) -> APIClient:
+    return client_for(staff_user)
+
+
+@pytest.fixture
+def as_admin(client_for: Callable[[User], APIClient], org_admin: User) -> APIClient:
+    return client_for(org_admin)
+
+
+@pytest.fixture
+def as_foreign(client_for: Callable[[User], APIClient], foreign_clinician: User) -> APIClient:
+    return client_for(foreign_clinician)
+
+
+@pytest.fixture
+def local_storage() -> LocalStorage:
+    storage = get_storage()
+    assert isinstance(storage, LocalStorage)
+    return storage
+
+
+@pytest.fixture
+def stored_document(patient: Patient, local_storage: LocalStorage) -> Document:
+    """An uploaded document whose bytes really are in (local) storage."""
+    body = b"%PDF-1.7 stored document"
+    document = DocumentFactory.create(
+        patient=patient, uploaded=True, size_bytes=len(body), filename="stored.pdf"
+    )
+    local_storage.write(
+        document.object_name, [body], content_type="application/pdf", max_bytes=len(body)
+    )
+    return document
+
+
+def error_code(response: Any) -> str:
+    return str(response.json()["error"]["code"])
+
+
+def error_details(response: Any) -> dict[str, Any]:
+    return dict(response.json()["error"]["details"])
+
+
+def ids(response: Any) -> list[int]:
+    return [row["id"] for row in response.json()["results"]]

@@ -1,0 +1,102 @@
+"""OTP test helpers: request a code through the API and read it from the email that was sent."""
+
+import re
+import socket
+from collections.abc import Callable, Iterator
+from email.message import Message as EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Message
+from django.core import mail
+from rest_framework.test import APIClient
+
+GENERATE_URL = "/api/otp/generate/"
+VERIFY_URL = "/api/otp/verify/"
+STRONG_PASSWORD = "quiet-meadow-lantern-42"
+_CODE = re.compile(r"Your one-time code is: (\d+)")
+
+
+def code_in(text: str) -> str:
+    match = _CODE.search(text)
+    assert match, "no code in the message"
+    return match.group(1)
+
+
+def last_code() -> str:
+    """The code in the newest message of Django's test outbox."""
+    assert mail.outbox, "no email was sent"
+    return code_in(str(mail.outbox[-1].body))
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The envelope without the parts that differ on every request."""
+    error = dict(response.json()["error"])
+    error.pop("timestamp")
+    error.pop("request_id")
+    return error
+
+
+INVALID_CODE = {
+    "status_code": 400,
+    "code": "invalid_code",
+    "message": "Invalid or expired code.",
+    "details": {},
+}
+
+
+@pytest.fixture
+def request_code(
+    api_client: APIClient, django_capture_on_commit_callbacks: Any
+) -> Callable[..., Any]:
+    """POST generate/ and run the after-commit email (the test's transaction never commits)."""
+
+    def request(email: str, purpose: str | None = None, client: APIClient | None = None) -> Any:
+        body = {"email": email} if purpose is None else {"email": email, "purpose": purpose}
+        with django_capture_on_commit_callbacks(execute=True):
+            return (client or api_client).post(GENERATE_URL, body)
+
+    return request
+
+
+@pytest.fixture
+def verify(api_client: APIClient) -> Callable[..., Any]:
+    def post(email: str, code: str, purpose: str = "login", **extra: str) -> Any:
+        return api_client.post(
+            VERIFY_URL, {"email": email, "code": code, "purpose": purpose, **extra}
+        )
+
+    return post
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _Inbox(Message):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[EmailMessage] = []
+
+    def handle_message(self, message: EmailMessage) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture
+def smtp_inbox(settings: Any) -> Iterator[list[EmailMessage]]:
+    """A real SMTP server on a loopback port, with Django's email settings pointed at it."""
+    handler = _Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    try:
+        yield handler.messages
+    finally:
+        controller.stop()

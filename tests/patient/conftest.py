@@ -1,0 +1,65 @@
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Organization, User
+from patient.models import Patient
+from tests.factories import PatientFactory
+
+LIST_URL = "/api/patient/patients/"
+SEARCH_URL = "/api/patient/patients/search/"
+
+
+def detail_url(patient: Patient | int, suffix: str = "") -> str:
+    pk = patient if isinstance(patient, int) else patient.pk
+    return f"/api/patient/patients/{pk}/{suffix}"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """The actors' passwords are never checked here; hashing them slowly only costs time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def patient(organization: Organization) -> Patient:
+    return PatientFactory.create(organization=organization, full_name="John Doe")
+
+
+@pytest.fixture
+def foreign_patient(other_organization: Organization) -> Patient:
+    return PatientFactory.create(organization=other_organization, full_name="John Foreign")
+
+
+@pytest.fixture
+def as_clinician(client_for: Callable[[User], APIClient], clinician: User) -> APIClient:
+    return client_for(clinician)
+
+
+@pytest.fixture
+def as_staff(client_for: Callable[[User], APIClient], staff_user: User) -> APIClient:
+    return client_for(staff_user)
+
+
+@pytest.fixture
+def as_admin(client_for: Callable[[User], APIClient], org_admin: User) -> APIClient:
+    return client_for(org_admin)
+
+
+@pytest.fixture
+def as_foreign(client_for: Callable[[User], APIClient], foreign_clinician: User) -> APIClient:
+    return client_for(foreign_clinician)
+
+
+def error_code(response: Any) -> str:
+    return str(response.json()["error"]["code"])
+
+
+def error_details(response: Any) -> dict[str, Any]:
+    return dict(response.json()["error"]["details"])
+
+
+def ids(response: Any) -> list[int]:
+    return [row["id"] for row in response.json()["results"]]

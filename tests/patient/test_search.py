@@ -1,0 +1,173 @@
+"""GET /patients/search/?q=: ranked search over name, MRN, email and phone."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from accounts.models import Organization
+from patient.filters import years_before
+from patient.models import Gender, Patient
+from patient.search import transpositions
+from tests.factories import PatientFactory
+from tests.patient.conftest import SEARCH_URL, error_code, error_details, ids
+
+
+@pytest.fixture
+def people(organization: Organization) -> dict[str, Patient]:
+    def make(name: str, gender: str, age: int, **extra: str) -> Patient:
+        born = years_before(timezone.localdate(), age) - timedelta(days=30)
+        return PatientFactory.create(
+            organization=organization, full_name=name, gender=gender, date_of_birth=born, **extra
+        )
+
+    return {
+        "john": make("John Doe", Gender.MALE, 40),
+        "jane": make("Jane Roe", Gender.FEMALE, 35),
+        "johnny": make("Johnny Cash", Gender.MALE, 16),
+        "smith": make("Anna Smith", Gender.FEMALE, 60, mrn="MRN-4242"),
+        "mary": make("Mary Major", Gender.FEMALE, 50, email="john.major@example.com"),
+        "walter": make("Walter White", Gender.MALE, 52, phone="+12025550199"),
+    }
+
+
+def search(client: APIClient, query: str) -> list[int]:
+    response = client.get(f"{SEARCH_URL}?{query}")
+    assert response.status_code == 200, response.json()
+    return ids(response)
+
+
+def test_the_issue_example_answers_as_described(
+    as_clinician: APIClient, people: dict[str, Patient]
+) -> None:
+    # Johnny is 16 and Mary (matched by email) is female: only John remains.
+    assert search(as_clinician, "q=john&age_min=18&gender=M") == [people["john"].pk]
+
+
+def test_an_exact_name_match_ranks_first(
+    as_clinician: APIClient, people: dict[str, Patient]
+) -> None:
+    result = search(as_clinician, "q=john doe")
+
+    assert result[0] == people["john"].pk
+
+
+@pytest.mark.parametrize(
+    ("q", "key"),
+    [("MRN-4242", "smith"), ("mrn-4242", "smith"), ("john.major@example.com", "mary")],
+)
+def test_an_exact_identifier_ranks_first(
+    as_clinician: APIClient, people: dict[str, Patient], q: str, key: str
+) -> None:
+    assert search(as_clinician, f"q={q}")[0] == people[key].pk
+
+
+@pytest.mark.parametrize(
+    ("q", "key"),
+    [("smith", "smith"), ("4242", "smith"), ("major@", "mary"), ("555-0199", "walter")],
+)
+def test_substrings_of_name_mrn_email_and_phone_are_found(
+    as_clinician: APIClient, people: dict[str, Patient], q: str, key: str
+) -> None:
+    assert people[key].pk in search(as_clinician, f"q={q}")
+
+
+def test_results_are_filtered_by_gender_and_age_range(
+    as_clinician: APIClient, people: dict[str, Patient]
+) -> None:
+    result = search(as_clinician, "q=john&gender=F&age_min=40&age_max=55")
+
+    assert result == [people["mary"].pk]
+
+
+def test_results_are_paginated_like_the_list(
+    as_clinician: APIClient, people: dict[str, Patient]
+) -> None:
+    body = as_clinician.get(f"{SEARCH_URL}?q=john&page_size=1&page=2").json()
+
+    assert body["count"] == len(search(as_clinician, "q=john"))
+    assert body["count"] >= 3
+    assert len(body["results"]) == 1
+    assert body["previous"] is not None
+
+
+def test_nothing_matching_is_an_empty_page(
+    as_clinician: APIClient, people: dict[str, Patient]
+) -> None:
+    body = as_clinician.get(f"{SEARCH_URL}?q=zzzzqqq").json()
+
+    assert (body["count"], body["results"]) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("", "q"),
+        ("q=", "q"),
+        ("q=%20%20", "q"),
+        ("q=j", "q"),
+        ("q=" + "x" * 101, "q"),
+        ("q=john&gender=X", "gender"),
+        ("q=john&age_min=abc", "age_min"),
+        ("q=john&age_min=50&age_max=10", "age_max"),
+    ],
+)
+def test_invalid_search_parameters_are_refused(
+    as_clinician: APIClient, query: str, field: str
+) -> None:
+    response = as_clinician.get(f"{SEARCH_URL}?{query}")
+
+    assert response.status_code == 400
+    assert error_code(response) == "validation_error"
+    assert field in error_details(response)
+
+
+def test_transpositions_swap_each_adjacent_pair_of_letters() -> None:
+    assert transpositions("JHON") == ["HJON", "JOHN", "JHNO"]
+    assert transpositions("AA B") == []
+    assert transpositions("X" * 17 + "Y") == []
+
+
+@pytest.mark.usefixtures("postgres_only")
+class TestTypoTolerantSearchOnPostgreSQL:
+    @pytest.mark.parametrize(
+        ("q", "key"),
+        [
+            ("jhon", "john"),
+            ("jon doe", "john"),
+            ("john deo", "john"),
+            ("smiht", "smith"),
+            ("smyth", "smith"),
+            ("wlater white", "walter"),
+            ("jonny cash", "johnny"),
+        ],
+    )
+    def test_a_misspelled_name_finds_the_patient_first(
+        self, as_clinician: APIClient, people: dict[str, Patient], q: str, key: str
+    ) -> None:
+        result = search(as_clinician, f"q={q}")
+
+        assert result[0] == people[key].pk
+
+    def test_best_matches_come_first(
+        self, as_clinician: APIClient, people: dict[str, Patient]
+    ) -> None:
+        result = search(as_clinician, "q=john")
+
+        # A whole word, then a word it begins ("Johnny"), then an email containing it.
+        assert result == [people["john"].pk, people["johnny"].pk, people["mary"].pk]
+
+    def test_unrelated_names_are_not_returned(
+        self, as_clinician: APIClient, people: dict[str, Patient]
+    ) -> None:
+        result = search(as_clinician, "q=jhon")
+
+        assert people["walter"].pk not in result
+        assert people["smith"].pk not in result
+
+    def test_the_similarity_threshold_comes_from_the_setting(self, db: None) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW pg_trgm.word_similarity_threshold")
+            assert float(cursor.fetchone()[0]) == pytest.approx(0.3)
