@@ -14,6 +14,9 @@ from patient.models import Patient
 class PatientAdminForm(forms.ModelForm):
     """The API's normalization also applies to edits made in the admin."""
 
+    # Typed numbers may carry spaces and punctuation; the stored E.164 form is shorter.
+    phone = forms.CharField(required=False, max_length=32)
+
     class Meta:
         model = Patient
         fields = "__all__"

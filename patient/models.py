@@ -92,11 +92,11 @@ class Patient(models.Model):
                 name="patient_org_dob_idx",
             ),
             models.Index(
-                fields=["organization", "is_active", "mrn"],
+                fields=["organization", "is_active", "mrn", "id"],
                 name="patient_org_mrn_idx",
             ),
             models.Index(
-                fields=["organization", "is_active", "gender", "created_at"],
+                fields=["organization", "is_active", "gender", "created_at", "id"],
                 name="patient_org_gender_idx",
             ),
         ]

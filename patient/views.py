@@ -40,13 +40,17 @@ IF_MATCH = OpenApiParameter(
     OpenApiParameter.HEADER,
     description='The ETag read before (e.g. `"3"`); 412 when the patient has changed since.',
 )
-ETAG = OpenApiParameter(
-    "ETag",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    response=True,
-    description="The patient's version, quoted; send it back in If-Match.",
-)
+
+
+def etag_header(status_code: int) -> OpenApiParameter:
+    return OpenApiParameter(
+        "ETag",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[status_code],
+        description="The patient's version, quoted; send it back in If-Match.",
+    )
+
 
 
 def parse_if_match(header: str | None) -> set[int] | None:
@@ -71,7 +75,9 @@ def etag(patient: Patient) -> str:
 
 @extend_schema_view(
     list=extend_schema(summary="List patients", parameters=[INCLUDE_ARCHIVED]),
-    retrieve=extend_schema(summary="Get a patient", parameters=[INCLUDE_ARCHIVED, ETAG]),
+    retrieve=extend_schema(
+        summary="Get a patient", parameters=[INCLUDE_ARCHIVED, etag_header(200)]
+    ),
 )
 class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Patients of the caller's organization. DELETE archives; nothing is hard-deleted."""
@@ -81,7 +87,6 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         "destroy": {Role.ADMIN, Role.CLINICIAN},
         "restore": {Role.ADMIN},
     }
-    lookup_value_regex = r"\d+"
     serializer_class = PatientSerializer
 
     @property
@@ -129,7 +134,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @extend_schema(
         summary="Register a patient",
         responses={201: PatientSerializer},
-        parameters=[ETAG],
+        parameters=[etag_header(201)],
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -141,7 +146,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     @extend_schema(
         summary="Update a patient (partial)",
-        parameters=[IF_MATCH, ETAG],
+        parameters=[IF_MATCH, etag_header(200)],
         responses={200: PatientSerializer},
     )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -179,7 +184,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         summary="Restore an archived patient",
         request=None,
         responses={200: PatientSerializer},
-        parameters=[ETAG],
+        parameters=[etag_header(200)],
     )
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, pk: str) -> Response:

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +29,14 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def gunicorn(port: int, **env: str) -> Iterator[str]:
-    """Runs `gunicorn pms.wsgi` on 127.0.0.1:port until the block ends; yields its base URL."""
+def gunicorn(port: int, log_path: Path | None = None, **env: str) -> Iterator[str]:
+    """Runs `gunicorn pms.wsgi` on 127.0.0.1:port until the block ends; yields its base URL.
+
+    The server's stderr (its logs) goes to `log_path`, or to an anonymous temporary file: a
+    pipe nobody reads would fill up and block the server as soon as it logs a lot (a database
+    outage does).
+    """
+    log_file = log_path.open("w+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
     process_env = {
         **os.environ,
         "DEBUG": "false",
@@ -59,7 +66,7 @@ def gunicorn(port: int, **env: str) -> Iterator[str]:
         cwd=BASE_DIR,
         env=process_env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log_file,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -71,7 +78,8 @@ def gunicorn(port: int, **env: str) -> Iterator[str]:
             except requests.ConnectionError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+                log_file.seek(0)
+                raise RuntimeError(f"gunicorn did not start: {log_file.read().decode()}")
             time.sleep(0.2)
         yield base_url
     finally:
@@ -80,3 +88,5 @@ def gunicorn(port: int, **env: str) -> Iterator[str]:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        log_file.close()
