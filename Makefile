@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test lint bench schema clean
+.PHONY: run test lint security bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,20 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 
+# Static security analysis of the app code: any high-severity finding fails.
+security: $(VENV)/.dev
+	$(BIN)/bandit -r accounts audit document otp patient pms --exclude '*/migrations/*' --severity-level high --quiet
+
 schema: $(VENV)/.dev
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
+
+# Load and scale benchmark against PostgreSQL (BENCH_DATABASE_URL, default
+# postgres://postgres@127.0.0.1:5432/pms_bench): BENCH_SCALE=1.0 is 1M patients, BENCH_SECONDS
+# the open-loop time per workload. Writes bench/report.md and bench/report.json.
+BENCH_SCALE ?= 1.0
+BENCH_SECONDS ?= 30
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.run --scale $(BENCH_SCALE) --seconds $(BENCH_SECONDS)
 
 clean:
 	rm -rf $(VENV) var/db.sqlite3

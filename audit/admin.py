@@ -14,13 +14,13 @@ class AuditEventAdmin(admin.ModelAdmin):
         "actor_username",
         "organization",
         "action",
-        "patient_id",
+        "patient_ids",
         "outcome",
         "status_code",
         "ip_address",
     ]
     list_filter = ["outcome", "resource_type", "organization", "action"]
-    search_fields = ["actor_username", "request_id", "=patient_id", "=resource_id"]
+    search_fields = ["actor_username", "request_id", "=resource_id"]
     date_hierarchy = "occurred_at"
     list_select_related = ["organization"]
     show_full_result_count = False

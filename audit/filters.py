@@ -1,11 +1,16 @@
 import django_filters
 
 from audit.models import AuditEvent, Outcome
+from audit.selectors import audit_events_for_patient
+from pms.filters import IdFilter
 
 
 class AuditEventFilter(django_filters.FilterSet):
-    patient = django_filters.NumberFilter(field_name="patient_id", help_text="Patient id.")
-    actor = django_filters.NumberFilter(field_name="actor_id", help_text="User id of the actor.")
+    patient = IdFilter(
+        method="filter_patient",
+        help_text="Patient id: every event that concerned the patient, list and search pages included.",
+    )
+    actor = IdFilter(field_name="actor_id", help_text="User id of the actor.")
     action = django_filters.CharFilter(
         help_text="Exact action (`patient.retrieve`) or a resource prefix ending in a dot "
         "(`patient.`).",
@@ -22,6 +27,9 @@ class AuditEventFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["patient", "actor", "action", "outcome", "occurred_after", "occurred_before"]
+
+    def filter_patient(self, queryset, name, value):  # type: ignore[no-untyped-def]
+        return audit_events_for_patient(queryset, patient_id=int(value))
 
     def filter_action(self, queryset, name, value):  # type: ignore[no-untyped-def]
         if value.endswith("."):

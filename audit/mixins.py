@@ -48,23 +48,27 @@ class AuditedViewMixin:
         if explicit is not None:
             return explicit
         key = self.audit_patient_key
-        data = response.data
+        data = getattr(response, "data", None)  # file responses carry no data
         if key is None or response.status_code >= 400 or not isinstance(data, dict):
             return ()
         if isinstance(data.get("results"), list):
             return [row.get(key) for row in data["results"] if isinstance(row, dict)]
         return [data.get(key)]
 
+    def get_audit_path(self, request: Request) -> str:
+        return request.path
+
     def get_audit_details(self, request: Request, response: Response) -> dict[str, Any]:
         details: dict[str, Any] = {}
+        data = getattr(response, "data", None)
         if request.query_params:
             details["params"] = sorted(request.query_params.keys())
         if request.method in _WRITE_METHODS:
             details["fields"] = sorted(str(key) for key in _body(request))
-        if response.status_code >= 400 and isinstance(response.data, dict):
-            details["error"] = response.data.get("error", {}).get("code", "")
-        if isinstance(response.data, dict) and "count" in response.data:
-            details["count"] = response.data["count"]
+        if response.status_code >= 400 and isinstance(data, dict):
+            details["error"] = data.get("error", {}).get("code", "")
+        if isinstance(data, dict) and "count" in data:
+            details["count"] = data["count"]
         return details
 
     def finalize_response(
@@ -83,5 +87,6 @@ class AuditedViewMixin:
             actor=actor,
             actor_username=str(attempted),
             details=self.get_audit_details(request, response),
+            path=self.get_audit_path(request),
         )
         return response

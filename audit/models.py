@@ -26,9 +26,9 @@ class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
 class AuditEvent(models.Model):
     """One access to the API, as seen by whoever must answer "who saw this patient".
 
-    A request that exposes several patients (a list or search page) writes one row per patient,
-    all in one INSERT and sharing `request_id`; a request that concerns no patient writes one row
-    with `patient_id` empty. `details` holds names (fields changed, filters used), never values.
+    One row per request: `patient_ids` lists every patient the request concerned, all of a list
+    or search page included, so recording costs one single-row INSERT whatever the page size.
+    `details` holds names (fields changed, filters used), never values.
 
     Foreign keys carry no database constraint: deleting a user must never rewrite the trail
     (the table refuses UPDATE), and the username at the time is kept beside the id.
@@ -55,7 +55,8 @@ class AuditEvent(models.Model):
     action = models.CharField(max_length=64)
     resource_type = models.CharField(max_length=32)
     resource_id = models.CharField(max_length=64, blank=True)
-    patient_id = models.BigIntegerField(null=True, blank=True)
+    # The patients concerned; on PostgreSQL a GIN index (jsonb_path_ops) serves "who saw patient N".
+    patient_ids = models.JSONField(default=list, blank=True)
     outcome = models.CharField(max_length=8, choices=Outcome.choices)
     status_code = models.PositiveSmallIntegerField()
     method = models.CharField(max_length=8)
@@ -70,9 +71,6 @@ class AuditEvent(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
-            models.Index(
-                fields=["organization", "patient_id", "-occurred_at"], name="audit_org_patient"
-            ),
             models.Index(fields=["organization", "-occurred_at"], name="audit_org_time"),
             models.Index(fields=["organization", "actor", "-occurred_at"], name="audit_org_actor"),
             models.Index(fields=["organization", "action", "-occurred_at"], name="audit_org_action"),

@@ -14,7 +14,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "action",
             "resource_type",
             "resource_id",
-            "patient_id",
+            "patient_ids",
             "outcome",
             "status_code",
             "method",

@@ -1,4 +1,4 @@
-"""Recording audit events. One bulk INSERT per request; a failure to record is logged and never
+"""Recording audit events. One single-row INSERT per request; a failure to record is logged and never
 breaks the request being recorded. Views record in `finalize_response`, after their own
 transaction has ended, so a failed INSERT cannot poison it."""
 
@@ -35,14 +35,14 @@ def _client_ip(request: Any) -> str | None:
         return None
 
 
-def _as_patient_ids(values: Iterable[Any]) -> list[int | None]:
-    ids: list[int | None] = []
+def _as_patient_ids(values: Iterable[Any]) -> list[int]:
+    ids: list[int] = []
     for value in values:
         try:
             ids.append(int(value))
         except (TypeError, ValueError):
             continue
-    return list(dict.fromkeys(ids)) or [None]
+    return list(dict.fromkeys(ids))
 
 
 def audit_record(
@@ -56,31 +56,31 @@ def audit_record(
     actor: Any = None,
     actor_username: str = "",
     details: dict[str, Any] | None = None,
+    path: str | None = None,
 ) -> None:
-    """Writes the events of one request: one row per patient concerned, in one INSERT."""
+    """Writes the event of one request: one single-row INSERT."""
     try:
         user = actor if actor is not None else getattr(request, "user", None)
         if user is not None and not user.is_authenticated:
             user = None
-        common = {
-            "actor": user,
-            "actor_username": (user.get_username() if user else actor_username)[:150],
-            "organization_id": getattr(user, "organization_id", None),
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": str(resource_id or "")[:_MAX_RESOURCE_ID],
-            "outcome": outcome_for(status_code),
-            "status_code": status_code,
-            "method": request.method[:8],
-            "path": request.path[:255],
-            "ip_address": _client_ip(request),
-            "user_agent": request.META.get("HTTP_USER_AGENT", "")[:256],
-            "request_id": getattr(request, "request_id", "")[:128],
+        event = AuditEvent(
+            actor=user,
+            actor_username=(user.get_username() if user else actor_username)[:150],
+            organization_id=getattr(user, "organization_id", None),
+            action=action,
+            resource_type=resource_type,
+            resource_id=str(resource_id or "")[:_MAX_RESOURCE_ID],
+            patient_ids=_as_patient_ids(patient_ids),
+            outcome=outcome_for(status_code),
+            status_code=status_code,
+            method=request.method[:8],
+            path=(path or request.path)[:255],
+            ip_address=_client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:256],
+            request_id=getattr(request, "request_id", "")[:128],
             # Serialized here, before the INSERT, so a bad value fails outside the database.
-            "details": json.loads(json.dumps(details or {})),
-        }
-        AuditEvent.objects.bulk_create(
-            [AuditEvent(patient_id=patient_id, **common) for patient_id in _as_patient_ids(patient_ids)]
+            details=json.loads(json.dumps(details or {})),
         )
+        event.save()
     except Exception:  # the trail must never break the request it records
         logger.exception("could not record audit event %s", action)

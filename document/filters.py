@@ -2,6 +2,7 @@ from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
 from document.models import Document, DocumentType
+from pms.filters import IdFilter
 
 
 class StableOrderingFilter(filters.OrderingFilter):
@@ -15,7 +16,7 @@ class StableOrderingFilter(filters.OrderingFilter):
 
 
 class DocumentFilter(filters.FilterSet):
-    patient = filters.NumberFilter(field_name="patient_id", help_text="Patient id.")
+    patient = IdFilter(field_name="patient_id", help_text="Patient id.")
     document_type = filters.ChoiceFilter(choices=DocumentType.choices)
     is_uploaded = filters.BooleanFilter()
     search = filters.CharFilter(

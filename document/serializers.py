@@ -1,3 +1,5 @@
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from document.models import Document, DocumentType
@@ -9,6 +11,13 @@ DOCUMENT_TYPES = DocumentType.values
 # --- input ------------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {"type": "string", "enum": list(settings.DOCUMENT_ALLOWED_CONTENT_TYPES)},
+)
+class AllowedContentTypeField(serializers.CharField):
+    """Documented as the allow-list configured when the schema is generated."""
+
+
 class DocumentCreateSerializer(serializers.Serializer):
     """A pending document: what the client declares about the file it will upload."""
 
@@ -17,7 +26,7 @@ class DocumentCreateSerializer(serializers.Serializer):
     filename = serializers.CharField(
         max_length=1024, help_text="Display name only; directories and control characters go."
     )
-    content_type = serializers.CharField(max_length=127, help_text="From the allow-list.")
+    content_type = AllowedContentTypeField(max_length=127, help_text="From the allow-list.")
     size_bytes = serializers.IntegerField(min_value=1, help_text="1 to DOCUMENT_MAX_BYTES.")
     title = serializers.CharField(
         max_length=255, required=False, allow_blank=True, help_text="Defaults to the filename."

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.urls import reverse
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -279,18 +280,27 @@ class LengthRequired(exceptions.APIException):
     default_detail = "Send the file with a Content-Length header."
 
 
-class LocalFileView(APIView):
+class LocalFileView(AuditedViewMixin, APIView):
     """Upload (PUT) and download (GET) of a file with the `local` storage backend.
 
     Authorised only by the signed, expiring token in the URL (no JWT): take the URL from
     sign-upload or download_url. An expired or altered URL answers 403.
     """
 
+    audit_resource = "document"
+
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
     content_negotiation_class = FirstRendererNegotiation
+
+    def get_audit_action(self, request: Request) -> str:
+        return "document.file_upload" if request.method == "PUT" else "document.file_download"
+
+    def get_audit_path(self, request: Request) -> str:
+        # The token in the URL is a bearer credential: it never goes into the trail.
+        return reverse("document-file", kwargs={"token": "-"})
 
     @staticmethod
     def _grant(load: Any, token: str) -> Any:

@@ -1,4 +1,4 @@
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.models import Organization
+from accounts.models import Organization, User
 from patient import services, validators
 from patient.models import Patient
 
@@ -19,7 +19,19 @@ class PatientAdminForm(forms.ModelForm):
 
     class Meta:
         model = Patient
-        fields = "__all__"
+        fields = [
+            "organization",
+            "mrn",
+            "full_name",
+            "email",
+            "phone",
+            "date_of_birth",
+            "birth_date_estimated",
+            "gender",
+            "address",
+            "notes",
+            "is_active",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -79,7 +91,7 @@ class PatientAdmin(SimpleHistoryAdmin):
 
     def save_model(self, request: HttpRequest, obj: Patient, form: Any, change: bool) -> None:
         if not change:
-            obj.created_by = request.user  # type: ignore[assignment]
+            obj.created_by = cast(User, request.user)
             if not obj.mrn:
                 obj.mrn = services.mrn_allocate(obj.organization_id)
         super().save_model(request, obj, form, change)

@@ -34,7 +34,7 @@ def seed_demo_patients(*, actor: User) -> int:
     """Creates the demo patients missing from the actor's organization; returns how many."""
     existing = set(
         Patient.objects.filter(
-            organization_id=actor.organization_id, mrn__startswith="DEMO-"
+            organization=actor.organization, mrn__startswith="DEMO-"
         ).values_list("mrn", flat=True)
     )
     created = 0

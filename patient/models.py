@@ -104,10 +104,6 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return f"Patient {self.mrn}"
 
-    @property
-    def age(self) -> int:
-        return age_on(self.date_of_birth, timezone.localdate())
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         # Every change, from the API or the Django admin, is a new version (the ETag).
         if not self._state.adding:
@@ -116,6 +112,10 @@ class Patient(models.Model):
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "version", "updated_at"}
         super().save(*args, **kwargs)
+
+    @property
+    def age(self) -> int:
+        return age_on(self.date_of_birth, timezone.localdate())
 
 
 class MRNSequence(models.Model):

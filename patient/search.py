@@ -30,7 +30,6 @@ from django.db.models.functions import Cast, Greatest, Upper
 
 from patient.models import Patient
 
-SEARCHED_FIELDS = ("full_name", "email", "phone", "mrn")
 # Only digits and phone punctuation: the term may be (part of) a phone number.
 _PHONE_LIKE = re.compile(r"^[0-9+()./\s-]*[0-9][0-9+()./\s-]*$")
 # Queries longer than this get no transposition variants: their other trigrams carry them.
@@ -60,10 +59,10 @@ class WordSimilar(Lookup):
 
     lookup_name = "word_similar"
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} %%> {rhs}", [*lhs_params, *rhs_params]
+        return f"{lhs} %%> {rhs}", (*lhs_params, *rhs_params)
 
 
 class WordSimilarity(Func):
@@ -138,9 +137,7 @@ def _ranked_substring_search(queryset: QuerySet[Patient], term: str) -> QuerySet
     )
 
 
-def set_similarity_threshold(
-    sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any
-) -> None:
+def set_similarity_threshold(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     """`connection_created` receiver: the `%>` threshold of this connection's sessions.
 
     Per connection rather than per query, so a search costs no extra round trip. Behind a

@@ -98,7 +98,9 @@ class UserRefSerializer(serializers.ModelSerializer[User]):
 
 
 class PatientSerializer(serializers.ModelSerializer[Patient]):
-    age = serializers.IntegerField(read_only=True, help_text="Completed years, from the birth date.")
+    age = serializers.IntegerField(
+        read_only=True, help_text="Completed years, from the birth date."
+    )
     created_by = UserRefSerializer(read_only=True, allow_null=True)
 
     class Meta:

@@ -1,4 +1,4 @@
-"""Every write to patients: create, update, archive, restore, MRN allocation, demo data."""
+"""Every write to patients: create, update, archive, restore, and MRN allocation."""
 
 from collections.abc import Collection
 from datetime import date
@@ -119,9 +119,19 @@ def patient_update(
     data: dict[str, Any],
     expected_versions: Collection[int] | None = None,
 ) -> Patient:
-    """Applies a partial update. `expected_versions` (from If-Match): 412 unless current."""
+    """Applies a partial update. `expected_versions` (from If-Match): 412 unless current.
+
+    A change that changes nothing is not a new version: the ETag stays valid.
+    """
     patient = _claim_active(patient, expected_versions)
-    for field, value in _with_birth_date(data).items():
+    changes = {
+        field: value
+        for field, value in _with_birth_date(data).items()
+        if getattr(patient, field) != value
+    }
+    if not changes:
+        return patient
+    for field, value in changes.items():
         setattr(patient, field, value)
     patient._history_user = actor
     patient.save()

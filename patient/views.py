@@ -1,5 +1,5 @@
 import re
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -12,7 +12,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Role
+from accounts.models import Role, User
+from audit.mixins import AuditedViewMixin
 from patient import selectors, services
 from patient.filters import PatientFilterSet, PatientSearchFilterSet
 from patient.models import Patient
@@ -52,7 +53,6 @@ def etag_header(status_code: int) -> OpenApiParameter:
     )
 
 
-
 def parse_if_match(header: str | None) -> set[int] | None:
     """The versions an If-Match header accepts; None when absent or `*` (any version).
 
@@ -69,6 +69,11 @@ def parse_if_match(header: str | None) -> set[int] | None:
     return versions
 
 
+def caller(request: Request) -> User:
+    """The authenticated caller (the permission classes have run)."""
+    return cast(User, request.user)
+
+
 def etag(patient: Patient) -> str:
     return f'"{patient.version}"'
 
@@ -79,8 +84,13 @@ def etag(patient: Patient) -> str:
         summary="Get a patient", parameters=[INCLUDE_ARCHIVED, etag_header(200)]
     ),
 )
-class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PatientViewSet(
+    AuditedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Patients of the caller's organization. DELETE archives; nothing is hard-deleted."""
+
+    audit_resource = "patient"
+    audit_patient_key = "id"
 
     permission_classes = [IsAuthenticated, HasActionRole]
     action_roles = {
@@ -102,6 +112,12 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
             "create": PatientCreateSerializer,
             "partial_update": PatientUpdateSerializer,
         }.get(self.action or "", PatientSerializer)
+
+    def get_audit_patient_ids(self, response: Response) -> Any:
+        # Detail routes (archive, summary, history...) concern the patient in the URL.
+        if "pk" in self.kwargs and response.status_code < 400:
+            return [self.kwargs["pk"]]
+        return super().get_audit_patient_ids(response)
 
     def include_archived(self) -> bool:
         params = IncludeArchivedQuerySerializer(data=self.request.query_params)
@@ -139,7 +155,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        patient = services.patient_create(actor=request.user, data=serializer.validated_data)
+        patient = services.patient_create(actor=caller(request), data=serializer.validated_data)
         response = self._patient_response(patient, status.HTTP_201_CREATED)
         response["Location"] = reverse("patient-detail", kwargs={"pk": patient.pk})
         return response
@@ -157,7 +173,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if expected_versions == set():
             raise PreconditionFailed()
         patient = services.patient_update(
-            actor=request.user,
+            actor=caller(request),
             patient=patient,
             data=serializer.validated_data,
             expected_versions=expected_versions,
@@ -176,7 +192,7 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         if expected_versions == set():
             raise PreconditionFailed()
         services.patient_archive(
-            actor=request.user, patient=patient, expected_versions=expected_versions
+            actor=caller(request), patient=patient, expected_versions=expected_versions
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -189,7 +205,9 @@ class PatientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     @action(detail=True, methods=["post"])
     def restore(self, request: Request, pk: str) -> Response:
         patient = selectors.patient_get(user=request.user, pk=pk, include_archived=True)
-        return self._patient_response(services.patient_restore(actor=request.user, patient=patient))
+        return self._patient_response(
+            services.patient_restore(actor=caller(request), patient=patient)
+        )
 
     @extend_schema(
         summary="Ranked patient search",

@@ -1,5 +1,5 @@
-"""On PostgreSQL the database itself refuses UPDATE and DELETE on the audit table, whatever
-client connects. (TRUNCATE is left to the table owner: test databases are flushed with it.)"""
+"""On PostgreSQL: a GIN index for "events that concerned patient N", and the database itself
+refusing UPDATE and DELETE on the audit table, whatever client connects. (TRUNCATE is left to the table owner: test databases are flushed with it.)"""
 
 from django.db import migrations
 
@@ -11,6 +11,8 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 
+CREATE INDEX audit_patient_ids_gin ON audit_auditevent USING gin (patient_ids jsonb_path_ops);
+
 CREATE TRIGGER audit_event_append_only
     BEFORE UPDATE OR DELETE ON audit_auditevent
     FOR EACH ROW EXECUTE FUNCTION audit_event_append_only();
@@ -19,6 +21,7 @@ CREATE TRIGGER audit_event_append_only
 DROP = """
 DROP TRIGGER IF EXISTS audit_event_append_only ON audit_auditevent;
 DROP FUNCTION IF EXISTS audit_event_append_only();
+DROP INDEX IF EXISTS audit_patient_ids_gin;
 """
 
 

@@ -1,5 +1,5 @@
+from collections.abc import Callable
 from datetime import date, timedelta
-
 from typing import Any
 
 import pytest
@@ -84,7 +84,7 @@ def test_gender_defaults_to_unknown(as_clinician: APIClient) -> None:
 
 
 def test_mrns_are_generated_as_a_sequence_per_organization(
-    client_for, clinician: User, foreign_clinician: User
+    client_for: Callable[[User], APIClient], clinician: User, foreign_clinician: User
 ) -> None:
     mine = client_for(clinician)
     theirs = client_for(foreign_clinician)
@@ -265,7 +265,9 @@ def test_a_birth_date_today_and_one_giving_age_150_are_accepted(as_clinician: AP
 
 
 def test_names_are_stored_with_single_spaces(as_clinician: APIClient) -> None:
-    response = as_clinician.post(LIST_URL, {"full_name": "  John \t  Doe ", "age": 1}, format="json")
+    response = as_clinician.post(
+        LIST_URL, {"full_name": "  John \t  Doe ", "age": 1}, format="json"
+    )
 
     assert response.json()["full_name"] == "John Doe"
 

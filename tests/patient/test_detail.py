@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import User
+from accounts.models import Organization, User
 from patient.models import Patient
 from tests.patient.conftest import detail_url, error_code, error_details
 
@@ -88,6 +88,20 @@ def test_a_patch_without_if_match_is_applied_to_the_latest_version(
     assert (patient.notes, patient.address, patient.version) == ("first", "1 Road", 3)
 
 
+def test_a_patch_that_changes_nothing_keeps_the_version(
+    as_clinician: APIClient, patient: Patient
+) -> None:
+    response = as_clinician.patch(
+        detail_url(patient), {"full_name": "John  Doe"}, format="json", HTTP_IF_MATCH='"1"'
+    )
+
+    assert response.status_code == 200
+    assert response["ETag"] == '"1"'
+    patient.refresh_from_db()
+    assert patient.version == 1
+    assert patient.history.count() == 1
+
+
 def test_a_patch_with_a_stale_if_match_is_refused_and_changes_nothing(
     as_clinician: APIClient, patient: Patient
 ) -> None:
@@ -146,7 +160,9 @@ def test_a_patch_with_age_stores_an_estimated_birth_date(
 def test_a_patch_with_a_date_clears_the_estimate(as_clinician: APIClient, patient: Patient) -> None:
     as_clinician.patch(detail_url(patient), {"age": 42}, format="json")
 
-    response = as_clinician.patch(detail_url(patient), {"date_of_birth": "1984-05-06"}, format="json")
+    response = as_clinician.patch(
+        detail_url(patient), {"date_of_birth": "1984-05-06"}, format="json"
+    )
 
     assert response.status_code == 200
     patient.refresh_from_db()
@@ -178,21 +194,28 @@ def test_an_invalid_patch_is_a_validation_error_and_changes_nothing(
 
 
 def test_the_mrn_and_server_fields_cannot_be_patched(
-    as_clinician: APIClient, patient: Patient, other_organization: object
+    as_clinician: APIClient, patient: Patient, other_organization: Organization, org_admin: User
 ) -> None:
-    mrn = patient.mrn
+    mrn, organization_id = patient.mrn, patient.organization_id
 
     response = as_clinician.patch(
         detail_url(patient),
-        {"mrn": "CHANGED", "organization": other_organization.pk, "version": 99},  # type: ignore[attr-defined]
+        {
+            "mrn": "CHANGED",
+            "organization": other_organization.pk,
+            "version": 99,
+            "created_by": org_admin.pk,
+            "is_active": False,
+            "notes": "the only writable field here",
+        },
         format="json",
     )
 
     assert response.status_code == 200
     patient.refresh_from_db()
-    assert patient.mrn == mrn
-    assert patient.organization_id != other_organization.pk  # type: ignore[attr-defined]
-    assert patient.version == 2
+    assert (patient.mrn, patient.organization_id) == (mrn, organization_id)
+    assert (patient.version, patient.created_by, patient.is_active) == (2, None, True)
+    assert patient.notes == "the only writable field here"
 
 
 def test_put_is_not_offered(as_clinician: APIClient, patient: Patient) -> None:

@@ -29,8 +29,12 @@ def test_the_summary_holds_the_patient_and_the_documents_block(
 
 
 def test_history_shows_versions_authors_and_changed_field_names(
-    as_clinician: APIClient, as_staff: APIClient, as_admin: APIClient,
-    clinician: User, staff_user: User, org_admin: User,
+    as_clinician: APIClient,
+    as_staff: APIClient,
+    as_admin: APIClient,
+    clinician: User,
+    staff_user: User,
+    org_admin: User,
 ) -> None:
     created = as_clinician.post(
         LIST_URL,
@@ -39,7 +43,7 @@ def test_history_shows_versions_authors_and_changed_field_names(
     ).json()
     url = detail_url(created["id"])
     as_staff.patch(url, {"phone": "+12025550143", "notes": "n"}, format="json")
-    as_clinician.patch(url, {"notes": "n"}, format="json")
+    as_clinician.patch(url, {"notes": "n", "gender": "O"}, format="json")
     as_admin.delete(url)
     as_admin.post(url + "restore/")
 
@@ -51,15 +55,25 @@ def test_history_shows_versions_authors_and_changed_field_names(
     entries = body["results"]
     assert [e["version"] for e in entries] == [5, 4, 3, 2, 1]
     assert [e["history_type"] for e in entries] == [
-        "updated", "updated", "updated", "updated", "created",
+        "updated",
+        "updated",
+        "updated",
+        "updated",
+        "created",
     ]
     assert [e["user"]["username"] for e in entries] == ["alice", "alice", "carol", "bob", "carol"]
     assert entries[0]["changed_fields"] == ["is_active", "archived_at"]
     assert entries[1]["changed_fields"] == ["is_active", "archived_at"]
-    assert entries[2]["changed_fields"] == []
+    assert entries[2]["changed_fields"] == ["gender"]
     assert entries[3]["changed_fields"] == ["phone", "notes"]
     assert entries[4]["changed_fields"] == [
-        "mrn", "full_name", "email", "date_of_birth", "birth_date_estimated", "gender", "is_active",
+        "mrn",
+        "full_name",
+        "email",
+        "date_of_birth",
+        "birth_date_estimated",
+        "gender",
+        "is_active",
     ]
     assert all(entry["history_date"] for entry in entries)
     # Names only: no value of any field is in the history.
@@ -80,7 +94,10 @@ def test_changed_fields_are_right_across_page_boundaries(
     ]
 
     assert [p["changed_fields"] for p in pages[:4]] == [
-        ["address"], ["notes"], ["notes"], ["notes"],
+        ["address"],
+        ["notes"],
+        ["notes"],
+        ["notes"],
     ]
     assert pages[4]["history_type"] == "created"
 

@@ -4,7 +4,6 @@ The tables here are small, so the planner is steered off sequential scans and so
 checked is that each index *can* serve its query, i.e. that index and query expressions agree.
 """
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,12 +21,11 @@ pytestmark = pytest.mark.usefixtures("postgres_only")
 
 
 @pytest.fixture
-def planner(organization: Organization) -> Iterator[None]:
+def planner(postgres_only: None, organization: Organization) -> None:
     PatientFactory.create_batch(50, organization=organization)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE patient_patient")
         cursor.execute("SET LOCAL enable_seqscan = off")
-    yield
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """GET /patients/: search, gender, age_min, age_max, ordering, page, page_size."""
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
@@ -7,7 +8,7 @@ import time_machine
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import Organization
+from accounts.models import Organization, User
 from patient.filters import years_before
 from patient.models import Gender, Patient
 from tests.factories import PatientFactory
@@ -52,9 +53,7 @@ def listed(client: APIClient, query: str) -> list[int]:
 def test_the_issue_example_answers_as_described(
     as_clinician: APIClient, people: dict[str, Patient]
 ) -> None:
-    result = listed(
-        as_clinician, "search=john&age_min=18&age_max=65&gender=M&ordering=-created_at"
-    )
+    result = listed(as_clinician, "search=john&age_min=18&age_max=65&gender=M&ordering=-created_at")
 
     # John Smith by name, Peter Pan by email; Johnny is 70, Mary is female and 17.
     assert result == [people["peter"].pk, people["john"].pk]
@@ -149,12 +148,15 @@ def test_age_bounds_count_completed_years_to_the_day(
     ],
 )
 def test_someone_born_on_29_february_comes_of_age_on_1_march(
-    client_for: object, clinician: object, organization: Organization,
-    today: str, age_min_includes: bool,
+    client_for: Callable[[User], APIClient],
+    clinician: User,
+    organization: Organization,
+    today: str,
+    age_min_includes: bool,
 ) -> None:
     leapling = PatientFactory.create(organization=organization, date_of_birth=date(2008, 2, 29))
     with time_machine.travel(f"{today}T12:00:00Z", tick=False):
-        client = client_for(clinician)  # type: ignore[operator]
+        client = client_for(clinician)
         response = client.get(f"{LIST_URL}?age_min=18")
         detail = client.get(detail_url(leapling)).json()
 
@@ -163,13 +165,13 @@ def test_someone_born_on_29_february_comes_of_age_on_1_march(
 
 
 def test_age_max_on_29_february_uses_28_february_in_common_years(
-    client_for: object, clinician: object, organization: Organization
+    client_for: Callable[[User], APIClient], clinician: User, organization: Organization
 ) -> None:
     # On 29 Feb 2028, someone born 28 Feb 1962 is 66 and someone born 1 Mar 1962 is 65.
     sixty_six = PatientFactory.create(organization=organization, date_of_birth=date(1962, 2, 28))
     sixty_five = PatientFactory.create(organization=organization, date_of_birth=date(1962, 3, 1))
     with time_machine.travel("2028-02-29T12:00:00Z", tick=False):
-        client = client_for(clinician)  # type: ignore[operator]
+        client = client_for(clinician)
         result = ids(client.get(f"{LIST_URL}?age_max=65"))
 
     assert sixty_five.pk in result

@@ -31,8 +31,9 @@ def test_the_list_costs_three_queries(
     as_clinician: APIClient, django_assert_num_queries: Any, page_size: int, query: str
 ) -> None:
     separator = "&" if query else "?"
-    # 1. the caller (JWT user), 2. COUNT(*) of the page set, 3. the page with created_by joined.
-    with django_assert_num_queries(3):
+    # 1. the caller (JWT user), 2. COUNT(*) of the page set, 3. the page with created_by joined,
+    # 4. the audit INSERT (one row per patient shown, in one statement).
+    with django_assert_num_queries(4):
         response = as_clinician.get(f"{LIST_URL}{query}{separator}page_size={page_size}")
 
     assert response.status_code == 200
@@ -44,8 +45,9 @@ def test_the_list_costs_three_queries(
 def test_search_costs_three_queries(
     as_clinician: APIClient, django_assert_num_queries: Any, page_size: int
 ) -> None:
-    # 1. the caller, 2. COUNT(*) of the matches, 3. the ranked page with created_by joined.
-    with django_assert_num_queries(3):
+    # 1. the caller, 2. COUNT(*) of the matches, 3. the ranked page with created_by joined,
+    # 4. the audit INSERT.
+    with django_assert_num_queries(4):
         response = as_clinician.get(f"{SEARCH_URL}?q=john many&gender=U&page_size={page_size}")
 
     assert response.status_code == 200
@@ -55,8 +57,8 @@ def test_search_costs_three_queries(
 def test_the_detail_costs_two_queries(
     as_clinician: APIClient, patient: Patient, django_assert_num_queries: Any
 ) -> None:
-    # 1. the caller, 2. the patient with created_by joined.
-    with django_assert_num_queries(2):
+    # 1. the caller, 2. the patient with created_by joined, 3. the audit INSERT.
+    with django_assert_num_queries(3):
         response = as_clinician.get(detail_url(patient))
 
     assert response.status_code == 200
@@ -66,8 +68,8 @@ def test_the_summary_costs_four_queries(
     as_clinician: APIClient, patient: Patient, django_assert_num_queries: Any
 ) -> None:
     # 1. the caller, 2. the patient, 3. the document counts and bytes by type,
-    # 4. the latest documents.
-    with django_assert_num_queries(4):
+    # 4. the latest documents, 5. the audit INSERT.
+    with django_assert_num_queries(5):
         response = as_clinician.get(detail_url(patient, "summary/"))
 
     assert response.status_code == 200
@@ -88,8 +90,9 @@ def test_history_costs_five_queries(
         patient.save()
 
     # 1. the caller, 2. the patient (scope check), 3. COUNT(*) of its versions,
-    # 4. the page of versions with their authors joined, 5. the version before the page.
-    with django_assert_num_queries(5):
+    # 4. the page of versions with their authors joined, 5. the version before the page,
+    # 6. the audit INSERT.
+    with django_assert_num_queries(6):
         response = as_clinician.get(f"{detail_url(patient, 'history/')}?page_size={page_size}")
 
     assert response.status_code == 200

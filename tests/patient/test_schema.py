@@ -21,13 +21,27 @@ def test_the_list_documents_every_filter_and_page_parameter(paths: dict[str, Any
     operation = paths[BASE]["get"]
 
     assert parameters(operation) == {
-        "search", "gender", "age_min", "age_max", "ordering", "page", "page_size",
+        "search",
+        "gender",
+        "age_min",
+        "age_max",
+        "ordering",
+        "page",
+        "page_size",
         "include_archived",
     }
     ordering = next(p for p in operation["parameters"] if p["name"] == "ordering")
     assert set(ordering["schema"]["items"]["enum"]) == {
-        "full_name", "-full_name", "created_at", "-created_at", "updated_at", "-updated_at",
-        "age", "-age", "mrn", "-mrn",
+        "full_name",
+        "-full_name",
+        "created_at",
+        "-created_at",
+        "updated_at",
+        "-updated_at",
+        "age",
+        "-age",
+        "mrn",
+        "-mrn",
     }
 
 
@@ -35,7 +49,13 @@ def test_search_documents_a_required_q_and_its_filters(paths: dict[str, Any]) ->
     operation = paths[f"{BASE}search/"]["get"]
 
     assert parameters(operation) == {
-        "q", "gender", "age_min", "age_max", "page", "page_size", "include_archived",
+        "q",
+        "gender",
+        "age_min",
+        "age_max",
+        "page",
+        "page_size",
+        "include_archived",
     }
     assert next(p for p in operation["parameters"] if p["name"] == "q")["required"] is True
 
@@ -71,6 +91,14 @@ def test_the_create_body_is_the_allow_list(paths: dict[str, Any]) -> None:
     ]
 
     assert set(component["properties"]) == {
-        "full_name", "email", "phone", "date_of_birth", "age", "gender", "address", "notes", "mrn",
+        "full_name",
+        "email",
+        "phone",
+        "date_of_birth",
+        "age",
+        "gender",
+        "address",
+        "notes",
+        "mrn",
     }
     assert component["required"] == ["full_name"]

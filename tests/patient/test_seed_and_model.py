@@ -23,7 +23,9 @@ def test_seed_demo_adds_about_50_patients_once(db: None) -> None:
     assert set(Patient.objects.values_list("pk", "version")) == first
     assert patients.filter(full_name="John Doe", gender="M").exists()
     assert patients.filter(birth_date_estimated=True).exists()
-    assert all(normalize_phone(phone) == phone for phone in patients.values_list("phone", flat=True))
+    assert all(
+        normalize_phone(phone) == phone for phone in patients.values_list("phone", flat=True)
+    )
     assert patients.values("mrn").distinct().count() == 50
     assert "Demo patients: 0 created, 50 in total." in output.getvalue()
 

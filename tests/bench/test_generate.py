@@ -1,0 +1,165 @@
+"""The benchmark dataset: generated in SQL, it must look like what the app itself writes."""
+
+import re
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.utils import timezone
+
+from bench import generate, names
+from bench.generate import BenchError
+from document.models import Document, DocumentType
+from patient import services
+from patient.models import MRNSequence, Patient
+from patient.validators import normalize_phone
+from tests.factories import OrganizationFactory, PatientFactory
+
+PATIENTS = 5000
+DOCUMENTS = 10000
+
+
+@pytest.fixture
+def dataset(postgres_only: None, db: None) -> dict[str, Any]:
+    organizations = generate.create_accounts()
+    now = timezone.now()
+    with connection.cursor() as cur:
+        generate.load_patients(cur, PATIENTS, organizations, now)
+        generate.load_documents(cur, DOCUMENTS, PATIENTS, now)
+        terms = generate.pick_search_terms(cur, organizations[0]["organization_id"])
+    return {
+        "organizations": organizations,
+        "search_terms": terms,
+        "patients": PATIENTS,
+        "documents": DOCUMENTS,
+    }
+
+
+def surname(full_name: str) -> str:
+    return full_name.rsplit(" ", 1)[-1]
+
+
+def test_generated_patients_pass_the_models_and_the_apis_validation(
+    dataset: dict[str, Any],
+) -> None:
+    patients = list(Patient.objects.order_by("id"))
+
+    assert [patient.pk for patient in patients] == list(range(1, PATIENTS + 1))
+    for patient in patients[::25]:
+        patient.full_clean()
+    for patient in patients:
+        if patient.email:
+            validate_email(patient.email)
+        if patient.phone:
+            assert normalize_phone(patient.phone) == patient.phone
+        assert 0 <= patient.age <= 100
+        assert patient.created_at <= patient.updated_at
+        assert (patient.archived_at is None) == patient.is_active
+        assert patient.version == 1 or patient.updated_at > patient.created_at
+    created = [patient.created_at for patient in patients]
+    assert created == sorted(created), "ids and creation times grow together"
+    assert created[-1] - created[0] > generate.SPAN * 0.99
+
+
+def test_each_organization_numbers_its_mrns_like_the_app_and_its_counter_goes_on(
+    dataset: dict[str, Any],
+) -> None:
+    for organization in dataset["organizations"]:
+        organization_id = organization["organization_id"]
+        mrns = set(
+            Patient.objects.filter(organization_id=organization_id).values_list("mrn", flat=True)
+        )
+        expected = {f"MRN-{number:06d}" for number in range(1, len(mrns) + 1)}
+        assert mrns == expected
+        assert MRNSequence.objects.get(organization_id=organization_id).last_value == len(mrns)
+        with transaction.atomic():
+            assert services.mrn_allocate(organization_id) == f"MRN-{len(mrns) + 1:06d}"
+
+
+def test_organization_sizes_and_surnames_are_skewed(dataset: dict[str, Any]) -> None:
+    sizes = [
+        Patient.objects.filter(organization_id=organization["organization_id"]).count()
+        for organization in dataset["organizations"]
+    ]
+    counts: dict[str, int] = {}
+    for full_name in Patient.objects.values_list("full_name", flat=True):
+        counts[surname(full_name)] = counts.get(surname(full_name), 0) + 1
+    real = sorted((counts[name] for name in names.SURNAMES if name in counts), reverse=True)
+    rare = [count for name, count in counts.items() if name not in names.SURNAMES]
+
+    assert sizes[0] > 0.25 * PATIENTS
+    assert sizes[0] > 5 * sizes[-1]
+    assert counts["Smith"] == real[0]
+    assert real[0] > 5 * real[len(real) // 2]
+    assert len(rare) > 0.15 * PATIENTS / 5
+    assert max(rare) <= 5
+
+
+def test_search_terms_are_common_medium_rare_and_a_typo(dataset: dict[str, Any]) -> None:
+    terms = dataset["search_terms"]
+
+    assert terms["common"]["term"] == "smith"
+    assert terms["common"]["surname_patients"] > terms["medium"]["surname_patients"]
+    assert terms["medium"]["surname_patients"] >= terms["rare"]["surname_patients"] >= 1
+    assert terms["rare"]["term"].capitalize() not in names.SURNAMES
+    typo, word = terms["typo"]["term"], terms["typo"]["of"]
+    assert typo != word
+    assert sorted(typo) == sorted(word)
+    assert sum(a != b for a, b in zip(typo, word, strict=True)) == 2
+
+
+def test_documents_follow_their_patient_and_the_upload_rules(dataset: dict[str, Any]) -> None:
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            SELECT count(*) FROM document_document d JOIN patient_patient p ON p.id = d.patient_id
+            WHERE d.organization_id <> p.organization_id OR d.created_at < p.created_at
+            """
+        )
+        (mismatched,) = cur.fetchone()
+    documents = list(Document.objects.order_by("id"))
+    pending = [document for document in documents if not document.is_uploaded]
+
+    assert len(documents) == DOCUMENTS
+    assert mismatched == 0
+    assert {document.document_type for document in documents} == set(DocumentType.values)
+    assert {document.content_type for document in documents} <= set(
+        settings.DOCUMENT_ALLOWED_CONTENT_TYPES
+    )
+    assert len({document.object_name for document in documents}) == DOCUMENTS
+    assert 0.02 * DOCUMENTS < len(pending) < 0.1 * DOCUMENTS
+    assert all(document.uploaded_at is None and not document.checksum for document in pending)
+    for document in documents[::50]:
+        document.full_clean()
+        assert re.fullmatch(r"documents/\d+/[0-9a-f]{32}", document.object_name)
+        assert document.object_name.split("/")[1] == str(document.organization_id)
+        assert 1 <= document.size_bytes <= settings.DOCUMENT_MAX_BYTES
+    created = [document.created_at for document in documents]
+    assert created == sorted(created)
+
+
+def test_a_database_holding_patients_it_did_not_make_is_refused(
+    postgres_only: None, db: None
+) -> None:
+    PatientFactory.create(organization=OrganizationFactory.create())
+
+    with connection.cursor() as cur, pytest.raises(BenchError):
+        generate.refuse_foreign_database(cur)
+
+
+def test_a_dataset_it_made_is_recognized_by_its_marker(dataset: dict[str, Any]) -> None:
+    with connection.cursor() as cur:
+        generate.write_marker(cur, {"generator_version": generate.GENERATOR_VERSION, "scale": 1})
+        marker = generate.refuse_foreign_database(cur)
+
+    assert marker == {"generator_version": generate.GENERATOR_VERSION, "scale": 1}
+
+
+def test_sizes_scale_linearly_with_a_floor_for_tiny_runs() -> None:
+    assert generate.dataset_sizes(1.0) == (1_000_000, 2_000_000)
+    assert generate.dataset_sizes(0.002) == (2_000, 4_000)
+    assert generate.dataset_sizes(0.00001) == (100, 200)
+    with pytest.raises(BenchError):
+        generate.dataset_sizes(0)

@@ -1,0 +1,164 @@
+"""A real browser (Debian's headless Chromium) on the docs and the admin, offline.
+
+Chromium gets no network beyond loopback: every host name but 127.0.0.1 resolves to nothing, and
+the test also checks, from the browser's own network log, that every request it made went to the
+live server. Screenshots land in var/browser/ (CI keeps them as artifacts).
+Skipped when /usr/bin/chromium or /usr/bin/chromedriver is missing (`apt-get install chromium
+chromium-driver`).
+"""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from accounts.models import Organization, Role, User
+from patient.models import Patient
+from tests.factories import TEST_PASSWORD, PatientFactory, UserFactory
+from tests.reliability.servers import BASE_DIR
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS = BASE_DIR / "var" / "browser"
+WAIT_SECONDS = 30
+
+pytestmark = [
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="needs Debian's chromium and chromium-driver packages",
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator["webdriver.Chrome"]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-default-apps",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1600",
+        # Any name but loopback fails to resolve: nothing can leave the machine.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(WAIT_SECONDS)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def requested_urls(driver: "webdriver.Chrome") -> list[str]:
+    """Every URL the browser asked for since the last call, from its DevTools network log."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def assert_only_loopback(urls: list[str], live_server_url: str) -> None:
+    """Every network request (http, https, ws, wss) went to the live server; data:, blob: and
+    chrome:// (the browser's own pages) never leave the machine."""
+    origin = urlsplit(live_server_url).netloc
+    network = [url for url in urls if urlsplit(url).scheme in {"http", "https", "ws", "wss"}]
+    assert network, "the browser's network log has no request"
+    assert [url for url in network if urlsplit(url).netloc != origin] == []
+
+
+def test_swagger_ui_renders_every_operation_offline(browser, live_server, api_client):
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operations = sum(
+        1
+        for path_item in schema["paths"].values()
+        for method in path_item
+        if method in {"get", "post", "put", "patch", "delete"}
+    )
+
+    browser.get(f"{live_server.url}/api/docs/")
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".opblock")) >= operations
+    )
+    browser.save_screenshot(str(SCREENSHOTS / "swagger-ui.png"))
+
+    rendered = browser.find_elements(By.CSS_SELECTOR, ".opblock .opblock-summary-path")
+    paths = {element.get_attribute("data-path") for element in rendered}
+    assert paths == set(schema["paths"])
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) == operations
+    assert not browser.find_elements(By.CSS_SELECTOR, ".errors-wrapper")
+    assert_only_loopback(requested_urls(browser), live_server.url)
+
+
+@pytest.fixture
+def clinic_admin(organization: Organization) -> User:
+    """A clinic's administrator as seed_demo makes one: staff and superuser, in one clinic."""
+    return UserFactory.create(
+        username="dana",
+        role=Role.ADMIN,
+        organization=organization,
+        is_staff=True,
+        is_superuser=True,
+    )
+
+
+def test_a_clinic_admin_signs_in_to_the_admin_and_opens_a_patient(
+    browser, live_server, clinic_admin: User, other_organization: Organization
+):
+    patient: Patient = PatientFactory.create(
+        organization=clinic_admin.organization, full_name="Maria Lopez"
+    )
+    foreign: Patient = PatientFactory.create(
+        organization=other_organization, full_name="Other Clinic Patient"
+    )
+
+    browser.get(f"{live_server.url}/admin/login/?next=/admin/")
+    browser.find_element(By.NAME, "username").send_keys(clinic_admin.username)
+    browser.find_element(By.NAME, "password").send_keys(TEST_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        expected_conditions.presence_of_element_located((By.ID, "user-tools"))
+    )
+    browser.save_screenshot(str(SCREENSHOTS / "admin-index.png"))
+
+    # The clinic's patient list shows its own patient and not the other clinic's.
+    browser.get(f"{live_server.url}/admin/patient/patient/")
+    listed = browser.find_element(By.ID, "result_list").text
+    assert "Maria Lopez" in listed
+    assert "Other Clinic Patient" not in listed
+    browser.save_screenshot(str(SCREENSHOTS / "admin-patients.png"))
+
+    browser.find_element(By.LINK_TEXT, patient.mrn).click()
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        expected_conditions.presence_of_element_located((By.ID, "patient_form"))
+    )
+    assert browser.find_element(By.NAME, "full_name").get_attribute("value") == "Maria Lopez"
+    assert browser.find_element(By.NAME, "mrn").get_attribute("value") == patient.mrn
+    browser.save_screenshot(str(SCREENSHOTS / "admin-patient.png"))
+
+    # Another clinic's patient does not open, even by its URL.
+    browser.get(f"{live_server.url}/admin/patient/patient/{foreign.pk}/change/")
+    assert "Other Clinic Patient" not in browser.page_source
+    assert browser.find_elements(By.NAME, "full_name") == []
+    assert_only_loopback(requested_urls(browser), live_server.url)
