@@ -1,14 +1,16 @@
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
+from typing import Any
+
 from rest_framework import mixins, viewsets
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from audit.filters import AuditEventFilter
 from audit.mixins import AuditedViewMixin
 from audit.models import AuditEvent
 from audit.selectors import audit_event_list
 from audit.serializers import AuditEventSerializer
-from audit.services import audit_record
-from pms.exceptions import api_not_found
 from pms.permissions import IsOrgAdmin
 
 
@@ -29,14 +31,17 @@ class AuditEventViewSet(AuditedViewMixin, mixins.ListModelMixin, viewsets.Generi
         return audit_event_list(user=self.request.user)
 
 
-@csrf_exempt  # an unsafe method on an unknown path is a 404, not the CSRF failure page
-def audited_not_found(request: HttpRequest, resource: str) -> JsonResponse:
-    """An unknown path under a patient-data prefix: still a 404, and on record."""
-    response = api_not_found(request)
-    audit_record(
-        request=request,
-        action=f"{resource}.unknown_path",
-        resource_type=resource,
-        status_code=response.status_code,
-    )
-    return response
+class UnknownPathView(AuditedViewMixin, APIView):
+    """Any unknown path under a patient-data prefix: a 404 (401 when anonymous), on record."""
+
+    schema = None  # not an operation of the API
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.audit_resource = kwargs["resource"]
+        self.audit_action = "unknown_path"
+        super().initial(request, *args, **kwargs)
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise NotFound("Not found.")
+
+    post = put = patch = delete = get

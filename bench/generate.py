@@ -593,9 +593,13 @@ def load_documents(cur: Cursor, count: int, patients: int, now: datetime) -> Non
 
 
 def _transposed(word: str) -> str:
-    """The word with two adjacent inner letters swapped: a typical typo."""
+    """The word with two different adjacent letters swapped, nearest its middle: a typical
+    typo."""
     middle = len(word) // 2
-    return word[: middle - 1] + word[middle] + word[middle - 1] + word[middle + 1 :]
+    for i in sorted(range(1, len(word)), key=lambda i: abs(i - middle)):
+        if word[i - 1] != word[i]:
+            return word[: i - 1] + word[i] + word[i - 1] + word[i + 1 :]
+    return word
 
 
 def pick_search_terms(cur: Cursor, organization_id: int) -> dict[str, Any]:
@@ -617,9 +621,11 @@ def pick_search_terms(cur: Cursor, organization_id: int) -> dict[str, Any]:
         for surname, patients in counts
         if surname not in names.SURNAMES and patients >= 2
     ] or [(surname, patients) for surname, patients in counts if surname not in names.SURNAMES]
-    medium_target = max(2.0, organization_size * 0.001)
-    medium = min(real[1:], key=lambda row: (abs(row[1] - medium_target), row[0]))
     rare = min(rare_candidates, key=lambda row: (row[1], row[0]))
+    # About 0.1 % of the organization, and more than the rare one even in a tiny dataset.
+    medium_target = max(rare[1] + 1, organization_size * 0.001)
+    medium_candidates = [row for row in real[1:] if row[1] > rare[1]] or real[1:]
+    medium = min(medium_candidates, key=lambda row: (abs(row[1] - medium_target), row[0]))
     return {
         "organization_patients": organization_size,
         "common": {"term": real[0][0].lower(), "surname_patients": real[0][1]},

@@ -2,7 +2,7 @@ from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
 from document.models import Document, DocumentType
-from pms.filters import IdFilter
+from pms.filters import BooleanFilter, IdFilter
 
 
 class StableOrderingFilter(filters.OrderingFilter):
@@ -18,7 +18,7 @@ class StableOrderingFilter(filters.OrderingFilter):
 class DocumentFilter(filters.FilterSet):
     patient = IdFilter(field_name="patient_id", help_text="Patient id.")
     document_type = filters.ChoiceFilter(choices=DocumentType.choices)
-    is_uploaded = filters.BooleanFilter()
+    is_uploaded = BooleanFilter()
     search = filters.CharFilter(
         method="filter_search", help_text="Case-insensitive match in title or filename."
     )

@@ -102,6 +102,8 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
         read_only=True, help_text="Completed years, from the birth date."
     )
     created_by = UserRefSerializer(read_only=True, allow_null=True)
+    # Not `format: email` in the schema: the address is optional and then an empty string.
+    email = serializers.CharField(read_only=True, help_text="Email address; empty when unknown.")
 
     class Meta:
         model = Patient

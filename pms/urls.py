@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from audit.views import audited_not_found
+from audit.views import UnknownPathView
 from pms.exceptions import api_not_found
 from pms.health import healthz, readyz
 
@@ -20,7 +20,7 @@ urlpatterns = [
     path("api/audit/", include("audit.urls")),
     # Unknown paths under patient-data prefixes are audited 404s; anything else under /api/
     # is a plain 404 in the error envelope, DEBUG or not.
-    re_path(r"^api/(?P<resource>patient|document)/", audited_not_found),
+    re_path(r"^api/(?P<resource>patient|document)/", UnknownPathView.as_view()),
     re_path(r"^api/", api_not_found),
 ]
 

@@ -42,7 +42,7 @@ def test_a_permission_denial_is_403(api_client, db):
     assert_envelope(api_client.get("/api/test/forbidden/"), 403, "permission_denied")
 
 
-@pytest.mark.parametrize("path", ["/api/nothing-here/", "/api/patient/nope/", "/api/x"])
+@pytest.mark.parametrize("path", ["/api/nothing-here/", "/api/otp/nope/", "/api/x"])
 def test_an_unknown_api_path_is_404(api_client, db, path):
     assert_envelope(api_client.get(path), 404, "not_found")
 
