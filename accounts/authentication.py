@@ -31,4 +31,4 @@ class JWTAuthentication(authentication.JWTAuthentication):
 class JWTAuthenticationScheme(SimpleJWTScheme):
     """Documents our JWTAuthentication as the Bearer scheme in the OpenAPI schema."""
 
-    target_class = JWTAuthentication
+    target_class = "accounts.authentication.JWTAuthentication"

@@ -40,7 +40,7 @@ class AuditedViewMixin:
     audit_patient_key: str | None = None
 
     def get_audit_action(self, request: Request) -> str:
-        action = self.audit_action or getattr(self, "action", None) or request.method.lower()
+        action = self.audit_action or getattr(self, "action", None) or str(request.method).lower()
         return f"{self.audit_resource}.{action}"
 
     def get_audit_patient_ids(self, response: Response) -> Iterable[Any]:

@@ -103,13 +103,17 @@ def _maintenance_url(database_url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(path="/postgres")), name
 
 
-def ensure_database(database_url: str) -> None:
-    """Creates the database when it does not exist yet."""
+def ensure_database(database_url: str, *, recreate: bool = False) -> None:
+    """Creates the database when it does not exist yet, or anew with `recreate`."""
     maintenance_url, name = _maintenance_url(database_url)
     conn = psycopg2.connect(maintenance_url)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
+            if recreate:
+                cur.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+                )
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
             if cur.fetchone() is None:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -178,8 +182,24 @@ def dataset_sizes(scale: float) -> tuple[int, int]:
     )
 
 
+def _is_complete(marker: dict[str, Any] | None, scale: float) -> bool:
+    patients, documents = dataset_sizes(scale)
+    return (
+        marker is not None
+        and marker.get("state") == "complete"
+        and marker.get("generator_version") == GENERATOR_VERSION
+        and marker.get("patients") == patients
+        and marker.get("documents") == documents
+    )
+
+
 def ensure_dataset(database_url: str, scale: float, *, force: bool = False) -> dict[str, Any]:
-    """The dataset of `scale` in the database, generated only when it is not there already."""
+    """The dataset of `scale` in the database, generated only when it is not there already.
+
+    Any other dataset of the benchmark (another scale, or a run that died half-way) is thrown
+    away with its database, which is made anew and migrated, so the indexes are always exactly
+    those of the migrations.
+    """
     ensure_database(database_url)
     conn = connect(database_url)
     try:
@@ -187,30 +207,28 @@ def ensure_dataset(database_url: str, scale: float, *, force: bool = False) -> d
             marker = refuse_foreign_database(cur)
     finally:
         conn.close()
+    reuse = not force and _is_complete(marker, scale)
+    if marker is not None and not reuse:
+        ensure_database(database_url, recreate=True)
     started = time.perf_counter()
     migrate(database_url)
     log(f"migrate: {time.perf_counter() - started:.1f} s")
-    patients, documents = dataset_sizes(scale)
-    if (
-        not force
-        and marker is not None
-        and marker.get("generator_version") == GENERATOR_VERSION
-        and marker.get("patients") == patients
-        and marker.get("documents") == documents
-    ):
-        log(f"dataset of {patients:,} patients and {documents:,} documents already there")
+    if reuse and marker is not None:
+        log(f"dataset of {marker['patients']:,} patients, {marker['documents']:,} documents there")
         return marker
     return generate(database_url, scale)
 
 
 def generate(database_url: str, scale: float) -> dict[str, Any]:
-    """Truncates the app's tables and makes the dataset of `scale`; returns its description."""
+    """Makes the dataset of `scale` in a freshly migrated database; returns its description."""
     patients, documents = dataset_sizes(scale)
     timings: dict[str, float] = {}
     total_started = time.perf_counter()
     conn = connect(database_url)
     try:
         with conn.cursor() as cur:
+            # First of all: from here on the database is known as the benchmark's own.
+            write_marker(cur, {"state": "generating", "scale": scale})
             with timed(timings, "truncate"):
                 truncate_app_tables(cur)
             configure_django(database_url)
@@ -234,6 +252,7 @@ def generate(database_url: str, scale: float) -> dict[str, Any]:
             terms = pick_search_terms(cur, organizations[0]["organization_id"])
             timings["total"] = round(time.perf_counter() - total_started, 2)
             info = {
+                "state": "complete",
                 "generator_version": GENERATOR_VERSION,
                 "scale": scale,
                 "patients": patients,
@@ -262,7 +281,6 @@ def truncate_app_tables(cur: Cursor) -> None:
                 sql.SQL(", ").join(sql.Identifier(table) for table in tables)
             )
         )
-    cur.execute(f"DROP TABLE IF EXISTS {MARKER_TABLE}")
 
 
 def write_marker(cur: Cursor, info: dict[str, Any]) -> None:
@@ -440,7 +458,7 @@ def load_patients(
             ELSE '' END,
             CASE WHEN u_phone < 0.92 THEN
                 '+1' || (200 + floor(u_phone / 0.92 * 800))::int::text
-                || lpad(((i * 7919) %% 10000000)::text, 7, '0')
+                || lpad(((i::bigint * 7919) %% 10000000)::text, 7, '0')
             ELSE '' END,
             CASE WHEN u_estimated < 0.03 THEN make_date(extract(year FROM dob)::int, 1, 1)
                  ELSE dob END,

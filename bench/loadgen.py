@@ -172,7 +172,7 @@ class HTTPConnection:
 
     async def _read_chunked(self) -> bytes:
         reader, _writer = self._streams()
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int((await reader.readline()).split(b";")[0].strip(), 16)
             if size == 0:

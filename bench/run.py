@@ -114,7 +114,7 @@ def parse_options(argv: list[str] | None) -> Options:
         "--saturation-seconds",
         type=float,
         default=float(env("BENCH_SATURATION_SECONDS", "0")),
-        help="closed-loop duration per workload (default: half of --seconds, 1 to 10)",
+        help="closed-loop duration per workload (default: half of --seconds, 0.5 to 10)",
     )
     parser.add_argument(
         "--rate-fraction", type=float, default=float(env("BENCH_RATE_FRACTION", "0.5"))
@@ -134,7 +134,7 @@ def parse_options(argv: list[str] | None) -> Options:
         default=env("BENCH_SATURATION_TOOL", "auto"),
     )
     args = parser.parse_args(argv)
-    saturation = args.saturation_seconds or min(10.0, max(1.0, args.seconds / 2))
+    saturation = args.saturation_seconds or min(10.0, max(0.5, args.seconds / 2))
     return Options(
         database_url=args.database_url,
         redis_url=args.redis_url,
@@ -497,13 +497,10 @@ def saturation(options: Options, port: int, workload: Workload) -> Result:
 def wrk_saturation(options: Options, port: int, workload: Workload) -> Result:
     """Closed-loop throughput with wrk (C, lighter on the shared CPUs than the Python client);
     a Lua script cycles through the workload's requests."""
-    requests = [
-        {"path": target.path, "headers": dict(target.headers)} for target in workload.targets
-    ]
     lines = ["local requests = {"]
-    for request in requests:
-        headers = ", ".join(f'["{k}"] = "{v}"' for k, v in request["headers"].items())
-        lines.append(f'  {{path = "{request["path"]}", headers = {{{headers}}}}},')
+    for target in workload.targets:
+        headers = ", ".join(f'["{name}"] = "{value}"' for name, value in target.headers)
+        lines.append(f'  {{path = "{target.path}", headers = {{{headers}}}}},')
     lines += [
         "}",
         "local i = 0",
@@ -558,7 +555,7 @@ def wrk_saturation(options: Options, port: int, workload: Workload) -> Result:
 
 def measure(options: Options, port: int, workload: Workload) -> None:
     pause = min(1.0, options.seconds / 4)
-    loadgen.sequential_latencies(HOST, port, workload.targets, count=20)  # warm-up
+    loadgen.sequential_latencies(HOST, port, workload.targets, count=10)  # warm-up
     saturated = saturation(options, port, workload)
     time.sleep(pause)
     rate = max(1.0, round(saturated.throughput * options.rate_fraction, 1))

@@ -38,7 +38,7 @@ def _methods(pattern: URLPattern) -> list[str]:
 
 
 def audited_endpoints() -> list[tuple[str, URLPattern, str]]:
-    endpoints = []
+    endpoints: list[tuple[str, URLPattern, str]] = []
     for route, pattern in _routes(get_resolver().url_patterns):
         if route.startswith(AUDITED_PREFIXES):
             endpoints.extend((route, pattern, method) for method in _methods(pattern))
@@ -57,7 +57,7 @@ def test_the_walk_finds_the_known_endpoints():
 
 
 def _url(pattern: URLPattern, route: str, patient_id: int, document_id: int) -> str:
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for name in pattern.pattern.regex.groupindex:
         if name == "pk":
             kwargs[name] = patient_id if route.startswith("api/patient/") else document_id

@@ -1,5 +1,7 @@
 """Test-only routes that raise the failures a real view can meet, mounted beside the real ones."""
 
+from typing import NoReturn
+
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
@@ -13,19 +15,19 @@ from pms import urls as pms_urls
 
 @api_view(["GET"])
 @permission_classes([AllowAny])
-def broken(request: Request) -> None:
+def broken(request: Request) -> NoReturn:
     raise RuntimeError("patient Jane Roe, 1970-01-01")  # PHI that must never reach the client
 
 
 @api_view(["GET"])
 @permission_classes([AllowAny])
-def forbidden(request: Request) -> None:
+def forbidden(request: Request) -> NoReturn:
     raise exceptions.PermissionDenied()
 
 
 @api_view(["GET"])
 @permission_classes([AllowAny])
-def database_down(request: Request) -> None:
+def database_down(request: Request) -> NoReturn:
     raise OperationalError("could not connect to server")
 
 
@@ -35,7 +37,7 @@ def echo(request: Request) -> HttpResponse:
     return HttpResponse(str(len(request.data)))
 
 
-def plain_django_view(request: HttpRequest) -> HttpResponse:
+def plain_django_view(request: HttpRequest) -> NoReturn:
     raise RuntimeError("outside DRF")
 
 

@@ -20,7 +20,9 @@ import responses
 import schemathesis
 from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.parameters import ParameterLocation
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -187,7 +189,21 @@ def google_rejects_every_token(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture
+def connections_kept_per_request() -> Iterator[None]:
+    """The WSGI app runs inside the test's transaction; Django's end-of-request hook would close
+    that connection (it is not in autocommit). Django's own test client unhooks it the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
 def seeded(
+    connections_kept_per_request: None,
     google_rejects_every_token: None,
     settings: Any,
     tmp_path: Path,

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from tests.factories import TEST_PASSWORD, UserFactory
-from tests.reliability.servers import free_port, gunicorn, test_database_url
+from tests.reliability.servers import free_port, gunicorn, running_database_url
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -19,7 +19,7 @@ pytestmark = [
 @pytest.fixture
 def two_instances(postgres_only):
     env = {
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": running_database_url(),
         "REDIS_URL": os.environ["REDIS_URL"],
         "THROTTLE_AUTH": "8/min",
         "AXES_FAILURE_LIMIT": "3",
