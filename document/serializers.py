@@ -134,10 +134,33 @@ class DocumentRecentStatsSerializer(serializers.Serializer):
     uploaded_bytes = serializers.IntegerField()
 
 
-class DocumentStatsSerializer(serializers.Serializer):
+class DocumentTotalsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     uploaded = serializers.IntegerField()
     pending = serializers.IntegerField()
     total_bytes = serializers.IntegerField(help_text="Bytes of uploaded documents.")
     by_type = DocumentTypeCountsSerializer()
+
+
+class DocumentStatsSerializer(DocumentTotalsSerializer):
     last_30_days = DocumentRecentStatsSerializer()
+
+
+class DocumentBriefSerializer(serializers.Serializer):
+    """A recent document in the summary (reads dict keys or model attributes)."""
+
+    id = serializers.IntegerField()
+    document_type = serializers.ChoiceField(choices=DOCUMENT_TYPES)
+    title = serializers.CharField()
+    filename = serializers.CharField()
+    content_type = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    is_uploaded = serializers.BooleanField()
+    uploaded_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class PatientDocumentsSummarySerializer(DocumentTotalsSerializer):
+    """The `documents` block of the patient summary."""
+
+    latest = DocumentBriefSerializer(many=True)

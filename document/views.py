@@ -3,8 +3,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
 from django.http import FileResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status, viewsets

@@ -14,16 +14,6 @@ from accounts.models import Role
 from patient.models import Patient
 from pms.permissions import user_has_role
 
-DOCUMENT_TYPES = (
-    "medical_report",
-    "lab_result",
-    "prescription",
-    "imaging",
-    "insurance",
-    "consent_form",
-    "referral",
-    "other",
-)
 # Fields whose changes the history reports (names only, never values). `version` and
 # `updated_at` change on every save and say nothing.
 HISTORY_FIELDS = (

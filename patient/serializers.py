@@ -4,9 +4,10 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from accounts.models import User
+from document.serializers import PatientDocumentsSummarySerializer
 from patient import validators
 from patient.models import Gender, Patient
-from patient.selectors import DOCUMENT_TYPES, HISTORY_TYPES
+from patient.selectors import HISTORY_TYPES
 
 # --- input ------------------------------------------------------------------------------------
 
@@ -127,40 +128,6 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "version",
         ]
         read_only_fields = fields
-
-
-class DocumentsByTypeSerializer(serializers.Serializer):
-    medical_report = serializers.IntegerField()
-    lab_result = serializers.IntegerField()
-    prescription = serializers.IntegerField()
-    imaging = serializers.IntegerField()
-    insurance = serializers.IntegerField()
-    consent_form = serializers.IntegerField()
-    referral = serializers.IntegerField()
-    other = serializers.IntegerField()
-
-
-class DocumentBriefSerializer(serializers.Serializer):
-    """A recent document in the summary (reads dict keys or model attributes)."""
-
-    id = serializers.IntegerField()
-    document_type = serializers.ChoiceField(choices=DOCUMENT_TYPES)
-    title = serializers.CharField()
-    filename = serializers.CharField()
-    content_type = serializers.CharField()
-    size_bytes = serializers.IntegerField()
-    is_uploaded = serializers.BooleanField()
-    uploaded_at = serializers.DateTimeField(allow_null=True)
-    created_at = serializers.DateTimeField()
-
-
-class PatientDocumentsSummarySerializer(serializers.Serializer):
-    total = serializers.IntegerField()
-    uploaded = serializers.IntegerField()
-    pending = serializers.IntegerField()
-    total_bytes = serializers.IntegerField()
-    by_type = DocumentsByTypeSerializer()
-    latest = DocumentBriefSerializer(many=True)
 
 
 class PatientSummarySerializer(serializers.Serializer):

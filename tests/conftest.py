@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import Organization, Role, User
-from tests.factories import OrganizationFactory, UserFactory
+from patient.models import Patient
+from tests.factories import OrganizationFactory, PatientFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +76,23 @@ def client_for() -> Callable[[User], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture
+def as_clinician(client_for: Callable[[User], APIClient], clinician: User) -> APIClient:
+    return client_for(clinician)
+
+
+@pytest.fixture
+def as_staff(client_for: Callable[[User], APIClient], staff_user: User) -> APIClient:
+    return client_for(staff_user)
+
+
+@pytest.fixture
+def as_admin(client_for: Callable[[User], APIClient], org_admin: User) -> APIClient:
+    return client_for(org_admin)
+
+
+@pytest.fixture
+def foreign_patient(other_organization: Organization) -> Patient:
+    return PatientFactory.create(organization=other_organization, full_name="John Foreign")

@@ -159,7 +159,9 @@ def test_org_admins_read_their_organizations_trail_only(
 
     assert response.status_code == 200
     results = response.json()["results"]
-    assert [(row["actor_username"], row["patient_ids"]) for row in results] == [("carol", [41, 42, 43])]
+    assert [(row["actor_username"], row["patient_ids"]) for row in results] == [
+        ("carol", [41, 42, 43])
+    ]
 
 
 @pytest.mark.parametrize("actor", ["clinician", "staff_user"])

@@ -124,26 +124,6 @@ def patient(organization: Organization) -> Patient:
 
 
 @pytest.fixture
-def foreign_patient(other_organization: Organization) -> Patient:
-    return PatientFactory.create(organization=other_organization)
-
-
-@pytest.fixture
-def as_clinician(client_for: Callable[[User], APIClient], clinician: User) -> APIClient:
-    return client_for(clinician)
-
-
-@pytest.fixture
-def as_staff(client_for: Callable[[User], APIClient], staff_user: User) -> APIClient:
-    return client_for(staff_user)
-
-
-@pytest.fixture
-def as_admin(client_for: Callable[[User], APIClient], org_admin: User) -> APIClient:
-    return client_for(org_admin)
-
-
-@pytest.fixture
 def as_foreign(client_for: Callable[[User], APIClient], foreign_clinician: User) -> APIClient:
     return client_for(foreign_clinician)
 

@@ -3,8 +3,8 @@
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from document.models import DocumentType
 from patient.models import Patient
-from patient.selectors import DOCUMENT_TYPES
 from tests.patient.conftest import LIST_URL, detail_url
 
 
@@ -23,7 +23,7 @@ def test_the_summary_holds_the_patient_and_the_documents_block(
         "uploaded": 0,
         "pending": 0,
         "total_bytes": 0,
-        "by_type": dict.fromkeys(DOCUMENT_TYPES, 0),
+        "by_type": dict.fromkeys(DocumentType.values, 0),
         "latest": [],
     }
 

@@ -89,7 +89,9 @@ class ThrowawayPostgres:
 
     def create_database(self, name: str) -> str:
         """Creates an empty database; returns its URL."""
-        admin = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
+        admin = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
+        )
         try:
             admin.autocommit = True
             with admin.cursor() as cursor:

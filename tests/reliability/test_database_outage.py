@@ -174,7 +174,9 @@ def test_a_database_outage_answers_503_fast_and_the_app_recovers_without_a_resta
     after = [call for call in traffic.between(recovered_by, end)]
     assert len(after) >= 8
     assert {call.status for call in after} == {200}
-    first_success = min(call.ended for call in traffic.between(accepting, end) if call.status == 200)
+    first_success = min(
+        call.ended for call in traffic.between(accepting, end) if call.status == 200
+    )
     assert first_success - accepting < RECOVERY_SECONDS
     assert requests.get(f"{base_url}/readyz", timeout=5).status_code == 200
 

@@ -110,7 +110,9 @@ def run_the_flow(nurse: User, staff_user: User, capture_on_commit: Any) -> list[
     secrets += [value for key, value in PATIENT.items() if key not in ("gender", "date_of_birth")]
     assert client.get(f"/api/patient/patients/{patient_id}/").status_code == 200
     assert client.get("/api/patient/patients/", {"search": "Quartermaine"}).status_code == 200
-    assert client.get("/api/patient/patients/search/", {"q": "Philipa Quartermane"}).status_code == 200
+    assert (
+        client.get("/api/patient/patients/search/", {"q": "Philipa Quartermane"}).status_code == 200
+    )
     assert client.get("/api/patient/patients/", {"search": PATIENT["phone"]}).status_code == 200
     updated = client.patch(
         f"/api/patient/patients/{patient_id}/",
@@ -142,9 +144,7 @@ def run_the_flow(nurse: User, staff_user: User, capture_on_commit: Any) -> list[
             "size_bytes": len(FILE_BYTES),
         },
     ).json()
-    put = anonymous.generic(
-        "PUT", signed["upload_url"], FILE_BYTES, content_type="application/pdf"
-    )
+    put = anonymous.generic("PUT", signed["upload_url"], FILE_BYTES, content_type="application/pdf")
     assert put.status_code == 200
     confirmed = client.post("/api/document/confirm/", {"document_id": signed["document_id"]})
     assert confirmed.json()["is_uploaded"] is True
@@ -166,7 +166,10 @@ def run_the_flow(nurse: User, staff_user: User, capture_on_commit: Any) -> list[
     forged = bearer(by_code["access"][:-4] + "AAAA")
     assert forged.get("/api/patient/patients/").status_code == 401
 
-    assert anonymous.post("/api/auth/token/blacklist/", {"refresh": rotated["refresh"]}).status_code == 200
+    assert (
+        anonymous.post("/api/auth/token/blacklist/", {"refresh": rotated["refresh"]}).status_code
+        == 200
+    )
     return secrets
 
 

@@ -66,9 +66,7 @@ def before_generate_path_parameters(context: Any, strategy: Any) -> Any:
     def with_seeded_id(parameters: Any) -> Any:
         if not isinstance(parameters, dict) or "id" not in parameters:
             return st.just(parameters)
-        return st.sampled_from(SEEDED.get("ids") or [1]).map(
-            lambda pk: {**parameters, "id": pk}
-        )
+        return st.sampled_from(SEEDED.get("ids") or [1]).map(lambda pk: {**parameters, "id": pk})
 
     return st.one_of(strategy, strategy.flatmap(with_seeded_id))
 

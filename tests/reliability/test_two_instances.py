@@ -56,8 +56,7 @@ def test_the_throttle_holds_across_both_instances(two_instances, organization):
     UserFactory.create(username="erin", organization=organization)
 
     statuses = [
-        sign_in(base_url, "erin", TEST_PASSWORD).status_code
-        for base_url in [first, second] * 5
+        sign_in(base_url, "erin", TEST_PASSWORD).status_code for base_url in [first, second] * 5
     ]
 
     # 8 per minute per IP in all: the 9th and 10th requests are refused, whichever instance.

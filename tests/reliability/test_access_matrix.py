@@ -1,0 +1,317 @@
+"""The access matrix of DESIGN §6, generated from the URL configuration.
+
+Every patient, document and audit route × method (walked from the resolver, as the audit coverage
+test does) × actor (anonymous, staff, clinician, admin of the clinic, a clinician of another
+clinic) × the object named (our clinic's or the other clinic's). Expected: 401 anonymous; 403
+when the role may not (whichever object: it confirms nothing); 404 for the other clinic's object;
+else the route's success status. Every denied request leaves the data exactly as it was.
+
+A route missing from `EXPECTATIONS` fails `test_every_route_has_an_expectation`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from accounts.models import Organization, Role, User
+from document.models import Document
+from document.services import document_sign_download, document_sign_upload
+from document.storage import get_storage
+from patient.models import MRNSequence, Patient
+from tests.audit.test_coverage import audited_endpoints
+from tests.factories import DocumentFactory, PatientFactory, UserFactory
+
+STAFF, CLINICIAN, ADMIN = "staff", "clinician", "admin"
+EVERY_ROLE = frozenset({STAFF, CLINICIAN, ADMIN})
+CLINICAL = frozenset({CLINICIAN, ADMIN})
+ACTORS = ("anonymous", STAFF, CLINICIAN, ADMIN, "foreign")
+PDF = b"%PDF-1.7"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a route, and what a permitted call answers.
+
+    `names_object`: the request names one record (in the path, body or query), so naming the
+    other clinic's record must answer 404. `signed`: authorised by the signed URL's token
+    instead of a JWT (the local storage file endpoints).
+    """
+
+    roles: frozenset[str]
+    success: int
+    names_object: bool = True
+    signed: bool = False
+
+
+EXPECTATIONS: dict[tuple[str, str], Rule] = {
+    ("GET", "patient-list"): Rule(EVERY_ROLE, 200, names_object=False),
+    ("POST", "patient-list"): Rule(EVERY_ROLE, 201, names_object=False),
+    ("GET", "patient-search"): Rule(EVERY_ROLE, 200, names_object=False),
+    ("GET", "patient-detail"): Rule(EVERY_ROLE, 200),
+    ("PATCH", "patient-detail"): Rule(EVERY_ROLE, 200),
+    ("DELETE", "patient-detail"): Rule(CLINICAL, 204),
+    ("GET", "patient-history"): Rule(EVERY_ROLE, 200),
+    ("POST", "patient-restore"): Rule(frozenset({ADMIN}), 200),
+    ("GET", "patient-summary"): Rule(EVERY_ROLE, 200),
+    ("POST", "document-sign-upload"): Rule(EVERY_ROLE, 201),
+    ("POST", "document-confirm"): Rule(EVERY_ROLE, 200),
+    ("GET", "document-list"): Rule(EVERY_ROLE, 200, names_object=False),
+    ("POST", "document-list"): Rule(EVERY_ROLE, 201),
+    ("GET", "document-by-patient"): Rule(EVERY_ROLE, 200),
+    ("GET", "document-stats"): Rule(EVERY_ROLE, 200),
+    ("GET", "document-detail"): Rule(EVERY_ROLE, 200),
+    ("PATCH", "document-detail"): Rule(EVERY_ROLE, 200),
+    ("DELETE", "document-detail"): Rule(CLINICAL, 204),
+    ("GET", "document-download-url"): Rule(CLINICAL, 200),
+    ("POST", "document-upload-url"): Rule(EVERY_ROLE, 200),
+    ("GET", "audit-event-list"): Rule(frozenset({ADMIN}), 200, names_object=False),
+    ("GET", "document-file"): Rule(EVERY_ROLE, 200, signed=True),
+    ("PUT", "document-file"): Rule(EVERY_ROLE, 200, signed=True),
+}
+
+ROUTES = sorted({(method.upper(), pattern.name) for _, pattern, method in audited_endpoints()})
+
+
+def test_every_route_has_an_expectation() -> None:
+    assert ROUTES, "the URL walk found no route"
+    assert [route for route in ROUTES if route not in EXPECTATIONS] == []
+    assert [route for route in EXPECTATIONS if route not in ROUTES] == []
+
+
+@dataclass
+class Clinic:
+    organization: Organization
+    patient: Patient
+    archived: Patient
+    pending: Document
+    uploaded: Document
+
+
+@dataclass
+class World:
+    ours: Clinic
+    theirs: Clinic
+    users: dict[str, User]
+
+
+def _clinic(organization: Organization) -> Clinic:
+    storage = get_storage()
+    patient = PatientFactory.create(organization=organization, full_name="Jane Doe")
+    archived = PatientFactory.create(organization=organization, is_active=False)
+    pending = DocumentFactory.create(patient=patient, size_bytes=len(PDF))
+    uploaded = DocumentFactory.create(patient=patient, size_bytes=len(PDF), uploaded=True)
+    for document in (pending, uploaded):
+        # Both hold their bytes: confirm and download can succeed when they are allowed.
+        storage.write(  # type: ignore[attr-defined]
+            document.object_name, [PDF], content_type="application/pdf", max_bytes=len(PDF)
+        )
+    return Clinic(organization, patient, archived, pending, uploaded)
+
+
+@pytest.fixture
+def world(settings: Any, tmp_path: Path, organization: Organization) -> World:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGE_BACKEND = "local"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    other = Organization.objects.create(name="Southside Clinic", slug="southside")
+    users = {
+        STAFF: UserFactory.create(role=Role.STAFF, organization=organization),
+        CLINICIAN: UserFactory.create(role=Role.CLINICIAN, organization=organization),
+        ADMIN: UserFactory.create(role=Role.ADMIN, organization=organization),
+        "foreign": UserFactory.create(role=Role.CLINICIAN, organization=other),
+    }
+    return World(ours=_clinic(organization), theirs=_clinic(other), users=users)
+
+
+@dataclass(frozen=True)
+class Call:
+    url: str
+    body: dict[str, Any] | None = None
+
+
+def _upload_body(clinic: Clinic) -> dict[str, Any]:
+    return {
+        "patient_id": clinic.patient.pk,
+        "document_type": "lab_result",
+        "filename": "result.pdf",
+        "content_type": "application/pdf",
+        "size_bytes": len(PDF),
+    }
+
+
+def _url(name: str, pk: int | None = None) -> str:
+    return reverse(name, kwargs={"pk": pk} if pk is not None else None)
+
+
+# How to call each route against a clinic's records.
+CALLS: dict[tuple[str, str], Callable[[Clinic], Call]] = {
+    ("GET", "patient-list"): lambda c: Call(_url("patient-list")),
+    ("POST", "patient-list"): lambda c: Call(
+        _url("patient-list"), {"full_name": "New Patient", "age": 40}
+    ),
+    ("GET", "patient-search"): lambda c: Call(_url("patient-search") + "?q=Doe"),
+    ("GET", "patient-detail"): lambda c: Call(_url("patient-detail", c.patient.pk)),
+    ("PATCH", "patient-detail"): lambda c: Call(
+        _url("patient-detail", c.patient.pk), {"notes": "Changed"}
+    ),
+    ("DELETE", "patient-detail"): lambda c: Call(_url("patient-detail", c.patient.pk)),
+    ("GET", "patient-history"): lambda c: Call(_url("patient-history", c.patient.pk)),
+    ("POST", "patient-restore"): lambda c: Call(_url("patient-restore", c.archived.pk)),
+    ("GET", "patient-summary"): lambda c: Call(_url("patient-summary", c.patient.pk)),
+    ("POST", "document-sign-upload"): lambda c: Call(
+        _url("document-sign-upload"), _upload_body(c)
+    ),
+    ("POST", "document-confirm"): lambda c: Call(
+        _url("document-confirm"), {"document_id": c.pending.pk}
+    ),
+    ("GET", "document-list"): lambda c: Call(_url("document-list")),
+    ("POST", "document-list"): lambda c: Call(_url("document-list"), _upload_body(c)),
+    ("GET", "document-by-patient"): lambda c: Call(
+        _url("document-by-patient") + f"?patient_id={c.patient.pk}"
+    ),
+    ("GET", "document-stats"): lambda c: Call(_url("document-stats") + f"?patient={c.patient.pk}"),
+    ("GET", "document-detail"): lambda c: Call(_url("document-detail", c.uploaded.pk)),
+    ("PATCH", "document-detail"): lambda c: Call(
+        _url("document-detail", c.uploaded.pk), {"title": "Renamed"}
+    ),
+    ("DELETE", "document-detail"): lambda c: Call(_url("document-detail", c.uploaded.pk)),
+    ("GET", "document-download-url"): lambda c: Call(_url("document-download-url", c.uploaded.pk)),
+    ("POST", "document-upload-url"): lambda c: Call(_url("document-upload-url", c.pending.pk)),
+    ("GET", "audit-event-list"): lambda c: Call(_url("audit-event-list")),
+}
+
+
+def snapshot(media_root: Path) -> dict[str, Any]:
+    """Everything a request on these routes could change, but the audit trail (which records
+    denied requests on purpose)."""
+    return {
+        "patients": list(Patient.objects.order_by("pk").values()),
+        "patient_history": list(Patient.history.order_by("pk").values()),  # type: ignore[attr-defined]
+        "mrn_sequences": list(MRNSequence.objects.order_by("pk").values()),
+        "documents": list(Document.objects.order_by("pk").values()),
+        "files": sorted(
+            (str(path.relative_to(media_root)), path.read_bytes())
+            for path in media_root.rglob("*")
+            if path.is_file()
+        ),
+    }
+
+
+def expected_status(rule: Rule, actor: str, ownership: str) -> int:
+    if actor == "anonymous":
+        return 401
+    role = CLINICIAN if actor == "foreign" else actor
+    if role not in rule.roles:
+        return 403
+    own_clinic = "theirs" if actor == "foreign" else "ours"
+    if rule.names_object and ownership != own_clinic:
+        return 404
+    return rule.success
+
+
+ERROR_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}
+
+CELLS = [
+    (route, actor, ownership)
+    for route, rule in EXPECTATIONS.items()
+    if not rule.signed
+    for actor in ACTORS
+    for ownership in (("ours", "theirs") if rule.names_object else ("ours",))
+]
+
+
+def client_as(actor: str, world: World, client_for: Callable[[User], APIClient]) -> APIClient:
+    return APIClient() if actor == "anonymous" else client_for(world.users[actor])
+
+
+@pytest.mark.parametrize(
+    ("route", "actor", "ownership"),
+    CELLS,
+    ids=[f"{method} {name} as {actor} on {owner}" for (method, name), actor, owner in CELLS],
+)
+def test_the_access_matrix(
+    world: World,
+    client_for: Callable[[User], APIClient],
+    settings: Any,
+    route: tuple[str, str],
+    actor: str,
+    ownership: str,
+) -> None:
+    method, _ = route
+    call = CALLS[route](world.ours if ownership == "ours" else world.theirs)
+    expected = expected_status(EXPECTATIONS[route], actor, ownership)
+    before = snapshot(settings.MEDIA_ROOT)
+
+    send = getattr(client_as(actor, world, client_for), method.lower())
+    response = send(call.url, call.body, format="json")
+
+    assert response.status_code == expected, response.content
+    if expected >= 400:
+        assert response.json()["error"]["code"] == ERROR_CODES[expected]
+        assert snapshot(settings.MEDIA_ROOT) == before
+    else:
+        # A permitted list never shows a record of another clinic.
+        other = world.ours if actor == "foreign" else world.theirs
+        assert not patients_shown(route, response) & {other.patient.pk, other.archived.pk}
+
+
+def patients_shown(route: tuple[str, str], response: Any) -> set[int]:
+    """The patients a patient or document list page names."""
+    body = response.json() if response.content else None
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        return set()
+    key = LIST_PATIENT_KEYS.get(route[1])
+    return {row[key] for row in body["results"]} if key else set()
+
+
+# Where a list route's rows name their patient.
+LIST_PATIENT_KEYS = {
+    "patient-list": "id",
+    "patient-search": "id",
+    "document-list": "patient",
+    "document-by-patient": "patient",
+}
+
+
+SIGNED_ROUTES = [route for route, rule in EXPECTATIONS.items() if rule.signed]
+
+
+def _signed_url(method: str, clinic: Clinic) -> str:
+    if method == "GET":
+        return document_sign_download(document=clinic.uploaded).url
+    return document_sign_upload(document=clinic.pending).url
+
+
+def _send(client: APIClient, method: str, url: str) -> Any:
+    if method == "PUT":
+        return client.generic("PUT", url, PDF, content_type="application/pdf")
+    return client.get(url)
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+@pytest.mark.parametrize("route", SIGNED_ROUTES, ids=[f"{m} {n}" for m, n in SIGNED_ROUTES])
+def test_signed_file_urls_are_the_credential_whoever_calls(
+    world: World,
+    client_for: Callable[[User], APIClient],
+    settings: Any,
+    route: tuple[str, str],
+    actor: str,
+) -> None:
+    method, _ = route
+    client = client_as(actor, world, client_for)
+    url = _signed_url(method, world.ours)
+    token = url.rstrip("/").rsplit("/", 1)[-1]
+    forged = url.replace(token, token[:-6] + ("AAAAAA" if token[-6:] != "AAAAAA" else "BBBBBB"))
+    before = snapshot(settings.MEDIA_ROOT)
+
+    refused = _send(client, method, forged)
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "invalid_signature"
+    assert snapshot(settings.MEDIA_ROOT) == before
+    assert _send(client, method, url).status_code == EXPECTATIONS[route].success
