@@ -3,10 +3,11 @@ from typing import Any
 from django.contrib import admin
 
 from audit.models import AuditEvent
+from pms.admin import OrganizationScopedAdminMixin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     """Read-only: the trail is append-only."""
 
     list_display = [

@@ -8,7 +8,8 @@ from pms.filters import IdFilter
 class AuditEventFilter(django_filters.FilterSet):
     patient = IdFilter(
         method="filter_patient",
-        help_text="Patient id: every event that concerned the patient, list and search pages included.",
+        help_text="Patient id: every event that concerned the patient, list and search pages "
+        "included.",
     )
     actor = IdFilter(field_name="actor_id", help_text="User id of the actor.")
     action = django_filters.CharFilter(

@@ -73,7 +73,9 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["organization", "-occurred_at"], name="audit_org_time"),
             models.Index(fields=["organization", "actor", "-occurred_at"], name="audit_org_actor"),
-            models.Index(fields=["organization", "action", "-occurred_at"], name="audit_org_action"),
+            models.Index(
+                fields=["organization", "action", "-occurred_at"], name="audit_org_action"
+            ),
         ]
 
     def __str__(self) -> str:

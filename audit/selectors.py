@@ -15,7 +15,9 @@ def audit_event_list(*, user: Any) -> QuerySet[AuditEvent]:
     return events.filter(organization_id=user.organization_id)
 
 
-def audit_events_for_patient(events: QuerySet[AuditEvent], *, patient_id: int) -> QuerySet[AuditEvent]:
+def audit_events_for_patient(
+    events: QuerySet[AuditEvent], *, patient_id: int
+) -> QuerySet[AuditEvent]:
     """Events whose `patient_ids` contain the patient, list and search exposures included."""
     if connection.vendor == "postgresql":
         # jsonb containment, served by the GIN index of migration 0002.

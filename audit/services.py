@@ -1,5 +1,5 @@
-"""Recording audit events. One single-row INSERT per request; a failure to record is logged and never
-breaks the request being recorded. Views record in `finalize_response`, after their own
+"""Recording audit events. One single-row INSERT per request; a failure to record is logged and
+never breaks the request being recorded. Views record in `finalize_response`, after their own
 transaction has ended, so a failed INSERT cannot poison it."""
 
 import ipaddress

@@ -1,10 +1,8 @@
-from typing import Any
-
 from django.contrib import admin
-from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from document.models import Document
+from pms.admin import OrganizationScopedAdminMixin
 
 FIELDS = (
     "organization",
@@ -28,11 +26,8 @@ EDITABLE_FIELDS = ("title", "document_type")
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
-    """Read-mostly: files arrive through the API's signed uploads; only labels are editable.
-
-    Non-superuser staff see their own organization's documents only.
-    """
+class DocumentAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
+    """Read-mostly: files arrive through the API's signed uploads; only labels are editable."""
 
     list_display = [
         "id",
@@ -52,13 +47,6 @@ class DocumentAdmin(admin.ModelAdmin):
     ordering = ["-created_at", "-id"]
     fields = FIELDS
     readonly_fields = tuple(name for name in FIELDS if name not in EDITABLE_FIELDS)
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
-        queryset = super().get_queryset(request)
-        user: Any = request.user
-        if user.is_superuser:
-            return queryset
-        return queryset.filter(organization_id=user.organization_id)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

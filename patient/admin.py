@@ -2,13 +2,13 @@ from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import Organization, User
 from patient import services, validators
 from patient.models import Patient
+from pms.admin import OrganizationScopedAdminMixin
 
 
 class PatientAdminForm(forms.ModelForm):
@@ -54,7 +54,7 @@ class PatientAdminForm(forms.ModelForm):
 
 
 @admin.register(Patient)
-class PatientAdmin(SimpleHistoryAdmin):
+class PatientAdmin(OrganizationScopedAdminMixin, SimpleHistoryAdmin):
     form = PatientAdminForm
     list_display = ["mrn", "full_name", "gender", "age", "organization", "is_active"]
     list_filter = ["gender", "is_active", "birth_date_estimated", "organization"]
@@ -63,14 +63,6 @@ class PatientAdmin(SimpleHistoryAdmin):
     ordering = ["organization", "full_name"]
     readonly_fields = ["version", "created_by", "created_at", "updated_at", "archived_at"]
     history_list_display = ["version", "is_active"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Patient]:
-        patients = super().get_queryset(request)
-        user: Any = request.user
-        # Staff users of a clinic administer their own clinic only.
-        if user.organization_id is not None:
-            patients = patients.filter(organization_id=user.organization_id)
-        return patients
 
     @admin.display(description="Age")
     def age(self, patient: Patient) -> int:

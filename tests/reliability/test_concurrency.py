@@ -113,7 +113,9 @@ def test_two_concurrent_confirms_of_one_upload_end_in_one_document_and_one_state
     assert Document.objects.count() == 1
     document.refresh_from_db()
     assert document.is_uploaded
-    states = {(body["uploaded_at"], body["checksum"], body["size_bytes"]) for _, body in results}
+    states = {
+        (answer["uploaded_at"], answer["checksum"], answer["size_bytes"]) for _, answer in results
+    }
     assert len(states) == 1
     uploaded_at, checksum, size = states.pop()
     assert (checksum, size) == (document.checksum, len(body))
