@@ -2,7 +2,7 @@ import django_filters
 
 from audit.models import AuditEvent, Outcome
 from audit.selectors import audit_events_for_patient
-from pms.filters import IdFilter
+from pms.filters import IdFilter, IsoDateTimeFilter
 
 
 class AuditEventFilter(django_filters.FilterSet):
@@ -18,10 +18,10 @@ class AuditEventFilter(django_filters.FilterSet):
         method="filter_action",
     )
     outcome = django_filters.ChoiceFilter(choices=Outcome.choices)
-    occurred_after = django_filters.IsoDateTimeFilter(
+    occurred_after = IsoDateTimeFilter(
         field_name="occurred_at", lookup_expr="gte", help_text="ISO 8601, inclusive."
     )
-    occurred_before = django_filters.IsoDateTimeFilter(
+    occurred_before = IsoDateTimeFilter(
         field_name="occurred_at", lookup_expr="lt", help_text="ISO 8601, exclusive."
     )
 

@@ -55,9 +55,6 @@ from bench.loadgen import Result, Target
 
 HOST = "127.0.0.1"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
-# The deepest page W2 asks for: offset 10,000 (page 501 of 20), the depth past which the list
-# refuses to page (PATIENT_LIST_MAX_OFFSET); smaller datasets use their last page.
-DEEP_OFFSET = 10_000
 PAGE_SIZE = 20
 SAMPLE_SIZE = 500
 # Requests timed one at a time for the floor, per second of --seconds (at most 300).
@@ -187,7 +184,12 @@ def build_workloads(dataset: dict[str, Any], cur: Any) -> list[Workload]:
     organization_id = dataset["organizations"][0]["organization_id"]
     patients, with_documents, active = sample_ids(cur, organization_id)
     terms = dataset["search_terms"]
-    deep_page = max(1, min(DEEP_OFFSET // PAGE_SIZE + 1, -(-active // PAGE_SIZE)))
+    from django.conf import settings
+
+    # W2: the deepest page the API serves (its start under PAGINATION_MAX_RESULTS), or the last
+    # page of a smaller dataset.
+    deepest = (settings.PAGINATION_MAX_RESULTS - 1) // PAGE_SIZE + 1
+    deep_page = max(1, min(deepest, -(-active // PAGE_SIZE)))
     base = "/api/patient/patients/"
 
     def one(path: str) -> list[Target]:
@@ -321,8 +323,14 @@ def check_in_process(workloads: list[Workload], username: str) -> dict[str, list
 
     client.get(workloads[0].sample_path, secure=True)  # opens the connection outside the capture
     for workload in workloads:
+        started = time.perf_counter()
         status, body, statements = run(workload.sample_path)
-        check: dict[str, Any] = {"status": status, "queries": len(statements)}
+        check: dict[str, Any] = {
+            "status": status,
+            "queries": len(statements),
+            # The first request, in-process: caches empty (organization stats computed).
+            "first_request_ms": round((time.perf_counter() - started) * 1000, 2),
+        }
         if isinstance(body, dict) and "count" in body:
             check["count"] = body["count"]
         if workload.paginated:
@@ -730,16 +738,55 @@ def render_markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
         f"Search terms: rare `{terms['rare']['term']}` ({counts.get('W3 rare')} matches), "
         f"medium `{terms['medium']['term']}` ({counts.get('W3 medium')}), common "
         f"`{terms['common']['term']}` ({counts.get('W3 common')}), typo `{terms['typo']['term']}` "
-        f"for `{terms['typo']['of']}` ({counts.get('W3 typo')}).",
+        f"for `{terms['typo']['of']}` ({counts.get('W3 typo')}). Counts stop at "
+        f"{report['settings'].get('count_limit')} (`X-Count-Exact: false` past it).",
         "",
     ]
+    stats = next((w for w in workloads if w.key == "W7 org"), None)
+    if stats is not None and "in_process" in stats.result:
+        lines += [
+            "W7 org is served from the stats cache (invalidated by every write); its first, "
+            f"uncached request took {stats.result['in_process']['first_request_ms']:.0f} ms "
+            "in-process.",
+            "",
+        ]
+    missed = missed_targets(workloads, w1_p95)
+    if missed:
+        lines += ["**Targets missed** (README, section Performance, explains why):", ""]
+        lines += [f"- {line}" for line in missed]
+        lines.append("")
     return "\n".join(lines)
+
+
+def missed_targets(workloads: list[Workload], w1_p95: float | None) -> list[str]:
+    """One line with the numbers of each target the run missed."""
+    lines = []
+    for workload in workloads:
+        if not workload.result.get("open_loop") or "no" not in verdict(workload, w1_p95):
+            continue
+        p95 = workload.result["open_loop"]["latency_ms"]["p95"]
+        rps = workload.result["saturation"]["throughput_rps"]
+        if workload.key == "W2" and w1_p95:
+            lines.append(f"W2: p95 {p95:.1f} ms = {p95 / w1_p95:.1f} x W1 p95 (target <= 2 x).")
+            continue
+        if workload.key == "W1" and rps < 500:
+            lines.append(f"W1: saturation {rps:.0f} rps, {500 / rps:.1f} x short of 500 rps.")
+        limit = workload.p95_limit_ms
+        if limit is not None and p95 >= limit:
+            rate = workload.result["open_loop"]["intended_rate"]
+            lines.append(
+                f"{workload.key}: p95 {p95:.1f} ms at {rate:.0f} rps vs < {limit:g} ms "
+                f"({p95 / limit:.1f} x)."
+            )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
     started = time.perf_counter()
     configure_django(options.database_url, options.redis_url)
+    from django.conf import settings
+
     try:
         dataset = ensure_dataset(options.database_url, options.scale)
     except BenchError as error:
@@ -803,6 +850,8 @@ def main(argv: list[str] | None = None) -> int:
             "rate_fraction": options.rate_fraction,
             "connections": options.connections,
             "saturation_tool": workloads[0].result["saturation"]["mode"],
+            "count_limit": settings.PAGINATION_COUNT_LIMIT,
+            "max_results": settings.PAGINATION_MAX_RESULTS,
         },
         "dataset": {k: v for k, v in dataset.items() if k != "timings_seconds"}
         | {"generation_seconds": dataset.get("timings_seconds", {})},

@@ -9,7 +9,14 @@ class DocumentConfig(AppConfig):
     name = "document"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from document import stats_cache
+
         checks.register(check_storage_settings)
+        for signal in (post_save, post_delete):
+            signal.connect(stats_cache.on_document_change, sender="document.Document")
+            signal.connect(stats_cache.on_patient_change, sender="patient.Patient")
 
 
 def check_storage_settings(**kwargs: Any) -> list[checks.CheckMessage]:

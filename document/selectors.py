@@ -9,6 +9,7 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
 from document.models import Document, DocumentType
+from document.stats_cache import ALL_ORGANIZATIONS, cached_stats
 from patient.models import Patient
 
 # The fields of a document in a patient's summary (`latest`).
@@ -75,7 +76,18 @@ def _aggregate(queryset: QuerySet[Document], **extra: Any) -> dict[str, Any]:
 
 
 def document_stats(*, user: Any, patient: Patient | None = None) -> dict[str, Any]:
-    """Totals, uploaded/pending, stored bytes, counts by type and the last 30 days."""
+    """Totals, uploaded/pending, stored bytes, counts by type and the last 30 days.
+
+    A patient's stats are computed each time (an index range of a few rows); an organization's
+    come from the cache of `stats_cache`, current with every committed write.
+    """
+    if patient is not None:
+        return _document_stats(user=user, patient=patient)
+    scope = user.organization_id if user.organization_id is not None else ALL_ORGANIZATIONS
+    return cached_stats(scope, lambda: _document_stats(user=user, patient=None))
+
+
+def _document_stats(*, user: Any, patient: Patient | None) -> dict[str, Any]:
     queryset = document_list(user=user)
     if patient is not None:
         queryset = queryset.filter(patient=patient)

@@ -49,6 +49,8 @@ class PatientOrderingFilter(django_filters.OrderingFilter):
         if value in EMPTY_VALUES:
             return qs
         ordering = [self.get_ordering_value(param) for param in value if param]
+        if not ordering:  # `?ordering=,` names no field
+            return qs
         tie_breaker = "-id" if ordering[-1].startswith("-") else "id"
         return qs.order_by(*ordering, tie_breaker)
 

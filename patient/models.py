@@ -128,3 +128,22 @@ class MRNSequence(models.Model):
 
     def __str__(self) -> str:
         return f"MRN sequence of organization {self.organization_id}"
+
+
+class PatientCount(models.Model):
+    """How many active and archived patients an organization has: the `count` of an unfiltered
+    patient list without counting a million rows.
+
+    On PostgreSQL a trigger on the patient table keeps it exact in the same transaction as every
+    insert, archive, restore or delete (migration 0003), whatever wrote the row. Elsewhere it
+    stays empty and lists count their rows.
+    """
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    active = models.BigIntegerField(default=0)
+    archived = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Patient count of organization {self.organization_id}"

@@ -7,11 +7,12 @@ them. Anything else is "not found", never "forbidden", so existence is not confi
 
 from typing import Any
 
+from django.db import connections
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import NotFound
 
 from accounts.models import Role
-from patient.models import Patient
+from patient.models import Patient, PatientCount
 from pms.permissions import user_has_role
 
 # Fields whose changes the history reports (names only, never values). `version` and
@@ -32,6 +33,9 @@ HISTORY_FIELDS = (
 HISTORY_TYPES = {"+": "created", "~": "updated", "-": "deleted"}
 
 
+PATIENT_COLUMNS = tuple(field.name for field in Patient._meta.concrete_fields)
+
+
 def can_see_archived(user: Any) -> bool:
     return user_has_role(user, {Role.ADMIN})
 
@@ -40,7 +44,11 @@ def patient_list(*, user: Any, include_archived: bool = False) -> QuerySet[Patie
     """The patients `user` may see, newest first. `include_archived` counts for admins only."""
     if not getattr(user, "is_authenticated", False):
         return Patient.objects.none()
-    patients = Patient.objects.select_related("created_by")
+    # Of the creator only what the API shows: not every user column (password hash included)
+    # for every row of every page.
+    patients = Patient.objects.select_related("created_by").only(
+        *PATIENT_COLUMNS, "created_by__id", "created_by__username"
+    )
     if user.organization_id is not None:
         patients = patients.filter(organization_id=user.organization_id)
     elif not user.is_superuser:
@@ -48,6 +56,26 @@ def patient_list(*, user: Any, include_archived: bool = False) -> QuerySet[Patie
     if not (include_archived and can_see_archived(user)):
         patients = patients.filter(is_active=True)
     return patients.order_by("-created_at", "-id")
+
+
+def patient_count(*, user: Any, include_archived: bool = False) -> int | None:
+    """The exact size of `patient_list(user=..., include_archived=...)` from the
+    per-organization counters (one indexed read, whatever the table size), or None where no
+    counter is kept (SQLite; an organization without patients yet) and the rows must be counted."""
+    if connections[PatientCount.objects.db].vendor != "postgresql":
+        return None
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    counts = PatientCount.objects.all()
+    if user.organization_id is not None:
+        counts = counts.filter(organization_id=user.organization_id)
+    elif not user.is_superuser:
+        return 0
+    archived = include_archived and can_see_archived(user)
+    rows = list(counts.values_list("active", "archived"))
+    if not rows:
+        return None
+    return sum(active + (archived_count if archived else 0) for active, archived_count in rows)
 
 
 def patient_get(*, user: Any, pk: Any, include_archived: bool = False) -> Patient:

@@ -8,6 +8,7 @@ from document.serializers import PatientDocumentsSummarySerializer
 from patient import validators
 from patient.models import Gender, Patient
 from patient.selectors import HISTORY_TYPES
+from pms.representation import iso_date, iso_datetime
 
 # --- input ------------------------------------------------------------------------------------
 
@@ -128,6 +129,34 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "version",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Patient) -> dict[str, Any]:
+        """The fields above, built directly (lists render thousands of these per second);
+        tests check it equals DRF's generic rendering."""
+        created_by = instance.created_by
+        return {
+            "id": instance.pk,
+            "mrn": instance.mrn,
+            "full_name": instance.full_name,
+            "email": instance.email,
+            "phone": instance.phone,
+            "date_of_birth": iso_date(instance.date_of_birth),
+            "birth_date_estimated": instance.birth_date_estimated,
+            "age": instance.age,
+            "gender": instance.gender,
+            "address": instance.address,
+            "notes": instance.notes,
+            "is_active": instance.is_active,
+            "archived_at": iso_datetime(instance.archived_at),
+            "created_by": (
+                None
+                if created_by is None
+                else {"id": created_by.pk, "username": created_by.username}
+            ),
+            "created_at": iso_datetime(instance.created_at),
+            "updated_at": iso_datetime(instance.updated_at),
+            "version": instance.version,
+        }
 
 
 class PatientSummarySerializer(serializers.Serializer):

@@ -28,6 +28,8 @@ from patient.serializers import (
 from pms.exceptions import PreconditionFailed
 from pms.permissions import HasActionRole
 
+# Query parameters that narrow the list (ordering and paging do not change its size).
+FILTER_PARAMS = frozenset(PatientFilterSet.base_filters) - {"ordering"}
 _ENTITY_TAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
 
 INCLUDE_ARCHIVED = OpenApiParameter(
@@ -120,16 +122,29 @@ class PatientViewSet(
         return super().get_audit_patient_ids(response)
 
     def include_archived(self) -> bool:
-        params = IncludeArchivedQuerySerializer(data=self.request.query_params)
-        params.is_valid(raise_exception=True)
-        include = bool(params.validated_data["include_archived"])
-        if include and not selectors.can_see_archived(self.request.user):
-            raise PermissionDenied("Only organization administrators may see archived patients.")
-        return include
+        # Read by the queryset and by the count of one request: parsed once.
+        if not hasattr(self, "_include_archived"):
+            params = IncludeArchivedQuerySerializer(data=self.request.query_params)
+            params.is_valid(raise_exception=True)
+            include = bool(params.validated_data["include_archived"])
+            if include and not selectors.can_see_archived(self.request.user):
+                raise PermissionDenied(
+                    "Only organization administrators may see archived patients."
+                )
+            self._include_archived = include
+        return self._include_archived
 
     def get_queryset(self) -> QuerySet[Patient]:
         include = self.action in ("list", "search") and self.include_archived()
         return selectors.patient_list(user=self.request.user, include_archived=include)
+
+    def known_count(self) -> int | None:
+        """The pagination's `count` of an unfiltered list, from the counters (None: count)."""
+        if self.action != "list" or set(self.request.query_params) & FILTER_PARAMS:
+            return None
+        return selectors.patient_count(
+            user=self.request.user, include_archived=self.include_archived()
+        )
 
     def get_object(self) -> Patient:
         include = self.action in ("retrieve", "summary") and self.include_archived()

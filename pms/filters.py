@@ -1,7 +1,11 @@
 """Filter types shared by the apps' FilterSets."""
 
+from datetime import UTC, datetime
+from typing import Any
+
 import django_filters
 from django import forms
+from django.db.models import QuerySet
 
 
 class IdFilter(django_filters.NumberFilter):
@@ -31,3 +35,13 @@ class BooleanFilter(django_filters.BooleanFilter):
     filter" and returns everything; this one answers 400 instead."""
 
     field_class = StrictBooleanField
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 instant, compared in UTC: PostgreSQL refuses offsets beyond ±15:59, which
+    ISO 8601 (and Python) allow, so `+19:44` would otherwise be a 500."""
+
+    def filter(self, qs: QuerySet[Any], value: datetime | None) -> QuerySet[Any]:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return super().filter(qs, value)

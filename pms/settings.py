@@ -184,7 +184,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        # A fixed-window counter: one cache round trip per request (pms/throttles.py).
+        "pms.throttles.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="60/min"),
@@ -221,9 +222,15 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
+# --- Pagination at scale (pms/pagination.py; measured by bench/) ----------------------------
+# Lists count at most this many rows; past it `count` is this value and X-Count-Exact is false.
+PAGINATION_COUNT_LIMIT = env.int("PAGINATION_COUNT_LIMIT", default=1000)
+# Pages starting past this many results are refused (400), so OFFSET never walks far.
+PAGINATION_MAX_RESULTS = env.int("PAGINATION_MAX_RESULTS", default=10000)
+
 # --- CORS for the clinic's single-page app ----------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
-CORS_EXPOSE_HEADERS = ["ETag", "X-Request-ID", "Retry-After"]
+CORS_EXPOSE_HEADERS = ["ETag", "X-Request-ID", "Retry-After", "X-Count-Exact"]
 CORS_ALLOW_HEADERS = [
     "accept",
     "authorization",
@@ -302,6 +309,9 @@ DOCUMENT_ALLOWED_CONTENT_TYPES = env.list(
 )
 # Pending (never confirmed) documents older than this are removed by `purge_stale_uploads`.
 DOCUMENT_PENDING_MAX_AGE_HOURS = env.int("DOCUMENT_PENDING_MAX_AGE_HOURS", default=24)
+# Longest time an organization's cached document stats are served; every document or patient
+# write replaces them at once, so this only bounds the lag of the rolling 30-day window.
+DOCUMENT_STATS_CACHE_SECONDS = env.int("DOCUMENT_STATS_CACHE_SECONDS", default=60)
 
 # --- One-time codes by email (otp app) ---
 # Key of the HMACs that store codes and identify addresses in the rate counters; empty = derived

@@ -70,3 +70,20 @@ def test_verdicts_follow_the_targets_of_the_issue() -> None:
     assert run.verdict(measured("W5", 4.9, limit=5), None) == "yes"
     assert run.verdict(measured("W5", 4.9, limit=5, errors=3), None) == "yes (errors)"
     assert run.verdict(measured("W6", 40, limit=None), None) == "—"
+
+
+def test_each_missed_target_is_reported_with_its_numbers() -> None:
+    workloads = [
+        measured("W1", 12, limit=15, rps=250),
+        measured("W2", 30, limit=None),
+        measured("W5", 6, limit=5),
+        measured("W7 org", 3, limit=20),
+    ]
+    for workload in workloads:
+        workload.result["open_loop"]["intended_rate"] = 100
+
+    assert run.missed_targets(workloads, w1_p95=12) == [
+        "W1: saturation 250 rps, 2.0 x short of 500 rps.",
+        "W2: p95 30.0 ms = 2.5 x W1 p95 (target <= 2 x).",
+        "W5: p95 6.0 ms at 100 rps vs < 5 ms (1.2 x).",
+    ]

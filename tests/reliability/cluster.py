@@ -5,6 +5,7 @@ its own server: `initdb` into a temporary directory, `pg_ctl` on a free loopback
 refuses to run as root, so under root the binaries run as the `postgres` OS user.
 """
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -114,10 +115,9 @@ def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
         server.start()
         yield server
     finally:
-        try:
+        # Already stopped when the test stopped it last, or it never started.
+        with contextlib.suppress(subprocess.CalledProcessError):
             server.stop()
-        except subprocess.CalledProcessError:
-            pass  # already stopped (the test stopped it, or it never started)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -29,14 +29,14 @@ def running_database_url() -> str:
 
 
 @contextmanager
-def gunicorn(port: int, log_path: Path | None = None, **env: str) -> Iterator[str]:
+def gunicorn(port: int, **env: str) -> Iterator[str]:
     """Runs `gunicorn pms.wsgi` on 127.0.0.1:port until the block ends; yields its base URL.
 
-    The server's stderr (its logs) goes to `log_path`, or to an anonymous temporary file: a
-    pipe nobody reads would fill up and block the server as soon as it logs a lot (a database
-    outage does).
+    The server's stderr (its logs) goes to an anonymous temporary file, shown if it fails to
+    start: a pipe nobody reads would fill up and block the server as soon as it logs a lot (a
+    database outage does).
     """
-    log_file = log_path.open("w+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
+    log_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     process_env = {
         **os.environ,
         "DEBUG": "false",

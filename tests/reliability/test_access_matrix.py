@@ -163,9 +163,7 @@ CALLS: dict[tuple[str, str], Callable[[Clinic], Call]] = {
     ("GET", "patient-history"): lambda c: Call(_url("patient-history", c.patient.pk)),
     ("POST", "patient-restore"): lambda c: Call(_url("patient-restore", c.archived.pk)),
     ("GET", "patient-summary"): lambda c: Call(_url("patient-summary", c.patient.pk)),
-    ("POST", "document-sign-upload"): lambda c: Call(
-        _url("document-sign-upload"), _upload_body(c)
-    ),
+    ("POST", "document-sign-upload"): lambda c: Call(_url("document-sign-upload"), _upload_body(c)),
     ("POST", "document-confirm"): lambda c: Call(
         _url("document-confirm"), {"document_id": c.pending.pk}
     ),
@@ -289,7 +287,7 @@ def _signed_url(method: str, clinic: Clinic) -> str:
 
 def _send(client: APIClient, method: str, url: str) -> Any:
     if method == "PUT":
-        return client.generic("PUT", url, PDF, content_type="application/pdf")
+        return client.put(url, PDF, content_type="application/pdf")
     return client.get(url)
 
 

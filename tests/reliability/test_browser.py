@@ -10,6 +10,7 @@ chromium-driver`).
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -40,7 +41,7 @@ from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator["webdriver.Chrome"]:
+def browser(tmp_path: Path) -> Iterator[Any]:
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in [
@@ -69,7 +70,7 @@ def browser(tmp_path: Path) -> Iterator["webdriver.Chrome"]:
         driver.quit()
 
 
-def requested_urls(driver: "webdriver.Chrome") -> list[str]:
+def requested_urls(driver: Any) -> list[str]:
     """Every URL the browser asked for since the last call, from its DevTools network log."""
     urls = []
     for entry in driver.get_log("performance"):

@@ -119,4 +119,5 @@ def test_two_concurrent_confirms_of_one_upload_end_in_one_document_and_one_state
     assert len(states) == 1
     uploaded_at, checksum, size = states.pop()
     assert (checksum, size) == (document.checksum, len(body))
+    assert document.uploaded_at is not None
     assert uploaded_at.replace("Z", "+00:00") == document.uploaded_at.isoformat()

@@ -144,7 +144,7 @@ def run_the_flow(nurse: User, staff_user: User, capture_on_commit: Any) -> list[
             "size_bytes": len(FILE_BYTES),
         },
     ).json()
-    put = anonymous.generic("PUT", signed["upload_url"], FILE_BYTES, content_type="application/pdf")
+    put = anonymous.put(signed["upload_url"], FILE_BYTES, content_type="application/pdf")
     assert put.status_code == 200
     confirmed = client.post("/api/document/confirm/", {"document_id": signed["document_id"]})
     assert confirmed.json()["is_uploaded"] is True

@@ -84,9 +84,7 @@ def as_clinician(client_for: Callable[[User], APIClient], clinician: User) -> AP
 
 
 @pytest.fixture
-def forged(
-    other_organization: Organization, foreign_clinician: User
-) -> dict[str, Any]:
+def forged(other_organization: Organization, foreign_clinician: User) -> dict[str, Any]:
     """Values an attacker would like stored: another clinic, another author, a chosen state."""
     return {
         "organization": other_organization.pk,

@@ -22,7 +22,7 @@ HOSTILE_NAMES = [
     "../../../../tmp/owned.pdf",
     "..\\..\\windows\\system32\\evil.pdf",
     "report\r\nContent-Type: text/html\r\n\r\n<script>alert(1)</script>.pdf",
-    'quote".pdf; filename*=UTF-8\'\'evil.exe',
+    "quote\".pdf; filename*=UTF-8''evil.exe",
     "escape\x1b[31m\x07bell.pdf",
     "\u202egnp.exe\u202c.pdf",
 ]
@@ -66,9 +66,7 @@ def test_a_hostile_filename_is_stored_nowhere_but_the_generated_object(
         format="json",
     )
     assert signed.status_code == 201, signed.content
-    put = APIClient().generic(
-        "PUT", signed.json()["upload_url"], PDF, content_type="application/pdf"
-    )
+    put = APIClient().put(signed.json()["upload_url"], PDF, content_type="application/pdf")
     assert put.status_code == 200
     document_id = signed.json()["document_id"]
     assert client.post("/api/document/confirm/", {"document_id": document_id}).status_code == 200
@@ -91,7 +89,8 @@ def test_a_hostile_filename_is_stored_nowhere_but_the_generated_object(
     assert file.status_code == 200
     disposition = file["Content-Disposition"]
     assert disposition.startswith("attachment;")
-    assert "\r" not in disposition and "\n" not in disposition
+    assert "\r" not in disposition
+    assert "\n" not in disposition
     assert file["Content-Type"] == "application/pdf"
     assert file["X-Content-Type-Options"] == "nosniff"
     assert b"".join(file.streaming_content) == PDF  # type: ignore[attr-defined]
