@@ -9,6 +9,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
+from rest_framework.exceptions import ValidationError
 
 from patient import search
 from patient.models import Gender, Patient
@@ -50,7 +51,7 @@ class PatientOrderingFilter(django_filters.OrderingFilter):
             return qs
         ordering = [self.get_ordering_value(param) for param in value if param]
         if not ordering:  # `?ordering=,` names no field
-            return qs
+            raise ValidationError({"ordering": ["Name at least one field to order by."]})
         tie_breaker = "-id" if ordering[-1].startswith("-") else "id"
         return qs.order_by(*ordering, tie_breaker)
 

@@ -103,7 +103,12 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     name = indexed_upper("full_name")
     needle = term.upper()
     variants = transpositions(needle)
-    fuzzy_name = reduce(or_, (Q(WordSimilar(name, Value(v))) for v in [needle, *variants]))
+    # A corrected spelling counts where it is written in the name: a substring match per
+    # variant (trigram-indexed, exact) rather than a fuzzy one. At a million patients fuzzy
+    # matches of eight variants of an 8-letter name meant ~20,000 candidates each, all ranked
+    # by nine similarity functions (300 ms); the user's own term stays fuzzy.
+    contains = [Q(full_name__icontains=v) for v in variants]
+    fuzzy_name = reduce(or_, contains, Q(WordSimilar(name, Value(needle))))
     identifier = Case(
         When(Q(mrn__iexact=term) | Q(email__iexact=term), then=Value(1.0)),
         When(search_condition(term), then=Value(0.5)),
@@ -112,7 +117,14 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     )
     rank = Greatest(
         WordSimilarity(Value(needle), name),
-        *(WordSimilarity(Value(v), name) * Value(_VARIANT_WEIGHT) for v in variants),
+        *(
+            Case(
+                When(match, then=WordSimilarity(Value(v), name) * Value(_VARIANT_WEIGHT)),
+                default=Value(0.0),
+                output_field=FloatField(),
+            )
+            for v, match in zip(variants, contains, strict=True)
+        ),
         identifier,
         output_field=FloatField(),
     )

@@ -128,9 +128,12 @@ def test_postgresql_refuses_update_and_delete_on_the_table(rf, clinician):
         "UPDATE audit_auditevent SET action = 'tampered'",
         "DELETE FROM audit_auditevent",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
     assert AuditEvent.objects.get().action == "patient.list"
 
 

@@ -9,12 +9,14 @@ from accounts.models import User
 
 
 @pytest.mark.parametrize("ordering", [",", ",,"])
-def test_an_ordering_that_names_no_field_keeps_the_default_order(
+def test_an_ordering_that_names_no_field_is_a_validation_error(
     client_for: Callable[[User], APIClient], clinician: User, ordering: str
 ) -> None:
     response = client_for(clinician).get("/api/patient/patients/", {"ordering": ordering})
 
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "validation_error"
+    assert "ordering" in response.json()["error"]["details"]
 
 
 @pytest.mark.parametrize("offset", ["+19:44", "-15:26", "+00:00"])
