@@ -1,41 +1,20 @@
 """Races that only a real database with real concurrent connections can show (PostgreSQL)."""
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import TypeVar
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from otp.models import OTPAddressLimit, OTPCode
 from otp.services import address_hmac
+from tests.concurrency import at_once
 from tests.factories import OTPCodeFactory
 from tests.otp.conftest import GENERATE_URL, VERIFY_URL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-T = TypeVar("T")
-
-
-def at_once(count: int, work: Callable[[int], T]) -> list[T]:
-    """Run `work` in `count` threads released together, each on its own connection."""
-    barrier = threading.Barrier(count)
-
-    def run(index: int) -> T:
-        try:
-            barrier.wait(timeout=10)
-            return work(index)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def test_concurrent_wrong_guesses_never_get_more_than_five_tries(

@@ -17,8 +17,8 @@ from document.models import Document
 from document.storage import get_storage
 from patient.models import Patient
 from pms.throttles import AuthRateThrottle
+from tests.concurrency import at_once
 from tests.factories import DocumentFactory, PatientFactory
-from tests.reliability.concurrency import at_once
 
 pytestmark = [
     pytest.mark.postgres,
