@@ -34,8 +34,17 @@ BEGIN
 END $$;
 
 CREATE TRIGGER patient_count_rows
-AFTER INSERT OR DELETE OR UPDATE OF is_active, organization_id ON patient_patient
+AFTER INSERT OR DELETE ON patient_patient
 FOR EACH ROW EXECUTE FUNCTION patient_count_change();
+
+-- Only updates that move a patient between counters touch the organization's counter row, so
+-- ordinary edits (every save() writes every column) never queue on that one row.
+CREATE TRIGGER patient_count_moves
+AFTER UPDATE ON patient_patient
+FOR EACH ROW
+WHEN (OLD.is_active IS DISTINCT FROM NEW.is_active
+      OR OLD.organization_id IS DISTINCT FROM NEW.organization_id)
+EXECUTE FUNCTION patient_count_change();
 
 CREATE TRIGGER patient_count_truncate
 AFTER TRUNCATE ON patient_patient
@@ -52,6 +61,7 @@ FROM patient_patient GROUP BY organization_id;
 
 DROP = """
 DROP TRIGGER IF EXISTS patient_count_rows ON patient_patient;
+DROP TRIGGER IF EXISTS patient_count_moves ON patient_patient;
 DROP TRIGGER IF EXISTS patient_count_truncate ON patient_patient;
 DROP FUNCTION IF EXISTS patient_count_change();
 DROP FUNCTION IF EXISTS patient_count_truncate();
