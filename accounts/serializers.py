@@ -72,10 +72,10 @@ class TokenBlacklistSerializer(jwt_serializers.TokenBlacklistSerializer):
     """simplejwt's logout, remembering whose token it was (for the audit trail)."""
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        data = super().validate(attrs)
-        token = RefreshToken(attrs["refresh"], verify=False)
-        self.user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
-        return data
+        refresh = RefreshToken(attrs["refresh"])  # decoded and verified once
+        refresh.blacklist()
+        self.user = User.objects.filter(pk=refresh.get(jwt_settings.USER_ID_CLAIM)).first()
+        return {}
 
 
 class TokenPairSerializer(serializers.Serializer):
