@@ -1,9 +1,15 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        # Registers the OpenAPI extension of our authentication class.
-        from accounts import authentication  # noqa: F401
+        # Also registers the OpenAPI extension of our authentication class.
+        from accounts import authentication
+        from accounts.models import Organization, User
+
+        post_save.connect(authentication.forget_user, sender=User)
+        post_delete.connect(authentication.forget_user, sender=User)
+        post_save.connect(authentication.forget_organization_users, sender=Organization)

@@ -4,7 +4,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
 
@@ -50,29 +49,36 @@ def document_get(*, user: Any, pk: Any) -> Document:
 
 
 def _aggregate(queryset: QuerySet[Document], **extra: Any) -> dict[str, Any]:
-    """Counts by state and type and the stored bytes, in one aggregate query."""
+    """Counts by state and type and the stored bytes (and the `extra` aggregates): one query
+    grouped by type, a row per type present, summed here. (One row of a dozen filtered
+    aggregates costs the same in the database but three times as much to build in the ORM.)"""
     uploaded = Q(is_uploaded=True)
-    type_counts = {
-        f"type_{choice}": Count("id", filter=Q(document_type=choice)) for choice in DocumentType
-    }
-    row = queryset.aggregate(
-        total=Count("id"),
-        uploaded=Count("id", filter=uploaded),
-        total_bytes=Coalesce(Sum("size_bytes", filter=uploaded), 0),
-        **type_counts,
-        **extra,
+    rows = (
+        queryset.order_by()
+        .values("document_type")
+        .annotate(
+            total=Count("id"),
+            uploaded=Count("id", filter=uploaded),
+            total_bytes=Sum("size_bytes", filter=uploaded),
+            **extra,
+        )
     )
-    total = row.pop("total")
-    uploaded_count = row.pop("uploaded")
-    result = {
-        "total": total,
-        "uploaded": uploaded_count,
-        "pending": total - uploaded_count,
-        "total_bytes": row.pop("total_bytes"),
-        "by_type": {choice.value: row.pop(f"type_{choice}") for choice in DocumentType},
+    by_type = dict.fromkeys(DocumentType.values, 0)
+    sums = dict.fromkeys(["total", "uploaded", "total_bytes", *extra], 0)
+    row: dict[str, Any]
+    for row in rows:  # type: ignore[assignment]  # annotate() with **extra: untyped keys
+        if row["document_type"] in by_type:
+            by_type[row["document_type"]] = row["total"]
+        for key in sums:
+            sums[key] += row[key] or 0
+    return {
+        "total": sums["total"],
+        "uploaded": sums["uploaded"],
+        "pending": sums["total"] - sums["uploaded"],
+        "total_bytes": sums["total_bytes"],
+        "by_type": by_type,
+        **{key: sums[key] for key in extra},
     }
-    result.update(row)
-    return result
 
 
 def document_stats(*, user: Any, patient: Patient | None = None) -> dict[str, Any]:
@@ -97,7 +103,7 @@ def _document_stats(*, user: Any, patient: Patient | None) -> dict[str, Any]:
         queryset,
         recent_created=Count("id", filter=Q(created_at__gte=since)),
         recent_uploaded=Count("id", filter=recent_upload),
-        recent_bytes=Coalesce(Sum("size_bytes", filter=recent_upload), 0),
+        recent_bytes=Sum("size_bytes", filter=recent_upload),
     )
     stats["last_30_days"] = {
         "created": stats.pop("recent_created"),

@@ -26,6 +26,7 @@ from patient.serializers import (
     PatientUpdateSerializer,
 )
 from pms.exceptions import PreconditionFailed
+from pms.pagination import RankedPagination
 from pms.permissions import HasActionRole
 
 # Query parameters that narrow the list (ordering and paging do not change its size).
@@ -229,7 +230,7 @@ class PatientViewSet(
         parameters=[INCLUDE_ARCHIVED],
         responses={200: PatientSerializer(many=True)},
     )
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=RankedPagination)
     def search(self, request: Request) -> Response:
         return self.list(request)
 

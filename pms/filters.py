@@ -6,6 +6,8 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.request import Request
 
 
 class IdFilter(django_filters.NumberFilter):
@@ -45,3 +47,33 @@ class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
         if value is not None and value.tzinfo is not None:
             value = value.astimezone(UTC)
         return super().filter(qs, value)
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, skipping the FilterSet when the request gives none of its
+    parameters and none is required: the queryset would come back unchanged, and building and
+    validating the FilterSet costs about a millisecond on every unfiltered list page."""
+
+    _skippable: dict[type, frozenset[str] | None] = {}
+
+    @classmethod
+    def parameters_if_optional(cls, filterset_class: type) -> frozenset[str] | None:
+        """The query parameters the FilterSet reads, or None when it cannot be skipped (a
+        required filter, or a filter reading several suffixed parameters)."""
+        if filterset_class not in cls._skippable:
+            filters = filterset_class.base_filters.values()  # type: ignore[attr-defined]
+            optional = all(
+                not f.extra.get("required") and not issubclass(f.field_class, forms.MultiValueField)
+                for f in filters
+            )
+            names = frozenset(filterset_class.base_filters)  # type: ignore[attr-defined]
+            cls._skippable[filterset_class] = names if optional else None
+        return cls._skippable[filterset_class]
+
+    def filter_queryset(self, request: Request, queryset: Any, view: Any) -> Any:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            names = self.parameters_if_optional(filterset_class)
+            if names is not None and names.isdisjoint(request.query_params):
+                return queryset
+        return super().filter_queryset(request, queryset, view)

@@ -106,8 +106,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
             raise NotFound(self.invalid_page_message)
         return number
 
-    @staticmethod
-    def _rows(queryset: Any, offset: int, limit: int) -> list[Any]:
+    def _rows(self, queryset: Any, offset: int, limit: int) -> list[Any]:
         if not isinstance(queryset, QuerySet) or offset == 0:
             return list(queryset[offset : offset + limit])
         if not connections[queryset.db].features.allow_sliced_subqueries_with_in:
@@ -162,3 +161,38 @@ class PageNumberPagination(pagination.PageNumberPagination):
                     "results are refused (400): narrow the filters or reverse the ordering."
                 )
         return parameters
+
+
+class RankedPagination(PageNumberPagination):
+    """For an ordering that ranks every match before the first row comes out (the ranked
+    search): one ranking pass gives both the count and the page.
+
+    The ids of the first `PAGINATION_COUNT_LIMIT` + 1 matches are read in rank order (their
+    number is the capped count), and a page among them is then read by primary key from the
+    view's unfiltered queryset. A separate COUNT would match every candidate a second time. A
+    page past those ids falls back to the ranked query with OFFSET.
+    """
+
+    def _capped_count(self, queryset: Any) -> tuple[int, bool]:
+        if not isinstance(queryset, QuerySet):
+            return super()._capped_count(queryset)
+        self._ranked_ids = list(queryset.values_list("pk", flat=True)[: self.count_limit + 1])
+        if len(self._ranked_ids) > self.count_limit:
+            return self.count_limit, False
+        return len(self._ranked_ids), True
+
+    def _rows(self, queryset: Any, offset: int, limit: int) -> list[Any]:
+        ids = getattr(self, "_ranked_ids", None)
+        view = getattr(self, "view", None)
+        past_the_ids = offset + limit > len(ids or ()) and not self.count_exact
+        if ids is None or view is None or past_the_ids:
+            return super()._rows(queryset, offset, limit)
+        page_ids = ids[offset : offset + limit]
+        rows = {row.pk: row for row in view.get_queryset().filter(pk__in=page_ids)}
+        return [rows[pk] for pk in page_ids if pk in rows]
+
+    def paginate_queryset(
+        self, queryset: Any, request: Request, view: Any = None
+    ) -> list[Any] | None:
+        self.view = view
+        return super().paginate_queryset(queryset, request, view)

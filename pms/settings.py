@@ -154,6 +154,11 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# Signed-in users are read from the cache, not the database, on every request; a change to a
+# user or their organization drops the entry (accounts/authentication.py). Entries expire after
+# this many seconds (0: always read the database).
+AUTH_USER_CACHE_SECONDS = env.int("AUTH_USER_CACHE_SECONDS", default=30)
+
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
     "REFRESH_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_REFRESH_MINUTES", default=1440)),
@@ -178,7 +183,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "pms.filters.FilterBackend",
     ],
     "DEFAULT_PAGINATION_CLASS": "pms.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
@@ -283,7 +288,7 @@ PATIENT_PHONE_DEFAULT_REGION = env.str("PATIENT_PHONE_DEFAULT_REGION", default="
 PATIENT_PHONE_STRICT = env.bool("PATIENT_PHONE_STRICT", default=False)
 # pg_trgm word-similarity threshold (0-1) of the ranked /search/ on PostgreSQL; lower finds
 # more typos and more noise.
-PATIENT_SEARCH_SIMILARITY = env.float("PATIENT_SEARCH_SIMILARITY", default=0.3)
+PATIENT_SEARCH_SIMILARITY = env.float("PATIENT_SEARCH_SIMILARITY", default=0.4)
 
 # --- Documents --------------------------------------------------------------------------------
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")

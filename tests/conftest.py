@@ -9,6 +9,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.authentication import authenticated_user
 from accounts.models import Organization, Role, User
 from patient.models import Patient
 from tests.factories import OrganizationFactory, PatientFactory, UserFactory
@@ -67,9 +68,12 @@ def api_client() -> APIClient:
 
 @pytest.fixture
 def client_for() -> Callable[[User], APIClient]:
-    """An API client carrying a real access JWT for the given user."""
+    """An API client carrying a real access JWT for the given user. The user is cached as
+    after a first request, so query counts are those of every later request (the cache miss is
+    tested in tests/accounts/test_user_cache.py)."""
 
     def make(user: User) -> APIClient:
+        authenticated_user(user.pk)
         client = APIClient()
         token = RefreshToken.for_user(user).access_token
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")

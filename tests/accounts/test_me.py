@@ -13,8 +13,8 @@ def test_me_returns_the_callers_profile_role_and_organization(
     user = request.getfixturevalue(actor)
     client = client_for(user)
 
-    # 1. the user with its organization, from the JWT's user id
-    with django_assert_num_queries(1):
+    # The user and its organization come from the cache of authenticated users: no query.
+    with django_assert_num_queries(0):
         response = client.get(ME_URL)
 
     assert response.status_code == 200

@@ -89,8 +89,8 @@ def test_the_list_costs_the_same_queries_whatever_its_size(
     for index in range(count):
         DocumentFactory.create(patient=patient if index % 2 else other_patient)
 
-    # 1 the caller (JWT user), 2 COUNT of the page's query, 3 the page, 4 the audit INSERT
-    with django_assert_num_queries(4):
+    # The caller comes from the cache. 1 COUNT of the page's query, 2 the page, 3 the audit INSERT
+    with django_assert_num_queries(3):
         response = as_clinician.get(f"{LIST_URL}?page_size=100")
 
     assert response.json()["count"] == count
@@ -173,8 +173,8 @@ def test_a_document_is_read_in_two_queries_plus_the_audit(
 ) -> None:
     document = DocumentFactory.create(patient=patient, uploaded=True)
 
-    # 1 the caller (JWT user), 2 the document scoped to the organization, 3 the audit INSERT
-    with django_assert_num_queries(3):
+    # 1 the document scoped to the organization, 2 the audit INSERT
+    with django_assert_num_queries(2):
         response = as_clinician.get(detail_url(document))
 
     assert response.status_code == 200
@@ -325,8 +325,8 @@ def test_a_clinician_gets_a_download_url_that_serves_the_file(
 def test_download_url_queries(
     as_clinician: APIClient, stored_document: Document, django_assert_num_queries: Any
 ) -> None:
-    # 1 the caller (JWT user), 2 the document, 3 the audit INSERT
-    with django_assert_num_queries(3):
+    # 1 the document, 2 the audit INSERT
+    with django_assert_num_queries(2):
         assert as_clinician.get(detail_url(stored_document, "download_url/")).status_code == 200
 
 
@@ -364,8 +364,8 @@ def test_by_patient_lists_one_patients_documents_in_constant_queries(
     mine = [DocumentFactory.create(patient=patient) for _ in range(4)]
     DocumentFactory.create(patient=PatientFactory.create(organization=patient.organization))
 
-    # 1 the caller, 2 the patient (scoped), 3 COUNT, 4 the page, 5 the audit INSERT
-    with django_assert_num_queries(5):
+    # 1 the patient (scoped), 2 COUNT, 3 the page, 4 the audit INSERT
+    with django_assert_num_queries(4):
         response = as_staff.get(f"{LIST_URL}by_patient/?patient_id={patient.pk}&page_size=2")
 
     assert response.status_code == 200
@@ -426,8 +426,8 @@ def by_type(**counts: int) -> dict[str, int]:
 def test_stats_count_the_organizations_documents_in_one_query(
     as_clinician: APIClient, known_documents: dict[str, Any], django_assert_num_queries: Any
 ) -> None:
-    # 1 the caller, 2 one aggregate over the documents, 3 the audit INSERT
-    with django_assert_num_queries(3):
+    # 1 one aggregate over the documents, 2 the audit INSERT
+    with django_assert_num_queries(2):
         response = as_clinician.get(f"{LIST_URL}stats/")
 
     assert response.status_code == 200
@@ -447,8 +447,8 @@ def test_stats_of_one_patient(
     known_documents: dict[str, Any],
     django_assert_num_queries: Any,
 ) -> None:
-    # 1 the caller, 2 the patient (scoped), 3 the aggregate, 4 the audit INSERT
-    with django_assert_num_queries(4):
+    # 1 the patient (scoped), 2 the aggregate, 3 the audit INSERT
+    with django_assert_num_queries(3):
         response = as_staff.get(f"{LIST_URL}stats/?patient={patient.pk}")
 
     assert response.json() == {

@@ -31,9 +31,9 @@ def test_the_list_costs_three_queries(
     as_clinician: APIClient, django_assert_num_queries: Any, page_size: int, query: str
 ) -> None:
     separator = "&" if query else "?"
-    # 1. the caller (JWT user), 2. COUNT(*) of the page set, 3. the page with created_by joined,
-    # 4. the audit INSERT (one row per patient shown, in one statement).
-    with django_assert_num_queries(4):
+    # The caller comes from the cache. 1. COUNT(*) of the page set, 2. the page with created_by
+    # joined, 3. the audit INSERT (one row naming every patient shown).
+    with django_assert_num_queries(3):
         response = as_clinician.get(f"{LIST_URL}{query}{separator}page_size={page_size}")
 
     assert response.status_code == 200
@@ -45,9 +45,8 @@ def test_the_list_costs_three_queries(
 def test_search_costs_three_queries(
     as_clinician: APIClient, django_assert_num_queries: Any, page_size: int
 ) -> None:
-    # 1. the caller, 2. COUNT(*) of the matches, 3. the ranked page with created_by joined,
-    # 4. the audit INSERT.
-    with django_assert_num_queries(4):
+    # 1. COUNT(*) of the matches, 2. the ranked page with created_by joined, 3. the audit INSERT.
+    with django_assert_num_queries(3):
         response = as_clinician.get(f"{SEARCH_URL}?q=john many&gender=U&page_size={page_size}")
 
     assert response.status_code == 200
@@ -57,8 +56,8 @@ def test_search_costs_three_queries(
 def test_the_detail_costs_two_queries(
     as_clinician: APIClient, patient: Patient, django_assert_num_queries: Any
 ) -> None:
-    # 1. the caller, 2. the patient with created_by joined, 3. the audit INSERT.
-    with django_assert_num_queries(3):
+    # 1. the patient with created_by joined, 2. the audit INSERT.
+    with django_assert_num_queries(2):
         response = as_clinician.get(detail_url(patient))
 
     assert response.status_code == 200
@@ -67,9 +66,9 @@ def test_the_detail_costs_two_queries(
 def test_the_summary_costs_four_queries(
     as_clinician: APIClient, patient: Patient, django_assert_num_queries: Any
 ) -> None:
-    # 1. the caller, 2. the patient, 3. the document counts and bytes by type,
-    # 4. the latest documents, 5. the audit INSERT.
-    with django_assert_num_queries(5):
+    # 1. the patient, 2. the document counts and bytes by type, 3. the latest documents,
+    # 4. the audit INSERT.
+    with django_assert_num_queries(4):
         response = as_clinician.get(detail_url(patient, "summary/"))
 
     assert response.status_code == 200
@@ -89,10 +88,9 @@ def test_history_costs_five_queries(
         patient._history_user = clinician if number % 2 else staff_user
         patient.save()
 
-    # 1. the caller, 2. the patient (scope check), 3. COUNT(*) of its versions,
-    # 4. the page of versions with their authors joined, 5. the version before the page,
-    # 6. the audit INSERT.
-    with django_assert_num_queries(6):
+    # 1. the patient (scope check), 2. COUNT(*) of its versions, 3. the page of versions with
+    # their authors joined, 4. the version before the page, 5. the audit INSERT.
+    with django_assert_num_queries(5):
         response = as_clinician.get(f"{detail_url(patient, 'history/')}?page_size={page_size}")
 
     assert response.status_code == 200

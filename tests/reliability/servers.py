@@ -70,12 +70,14 @@ def gunicorn(port: int, **env: str) -> Iterator[str]:
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
-                if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                if requests.get(f"{base_url}/healthz", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
+                # Not listening yet, or the worker is still importing Django
+                # on a busy machine: keep waiting until the deadline.
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 log_file.seek(0)
