@@ -20,6 +20,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -87,8 +89,10 @@ def error_response(status_code: int, code: str, message: str, details: Any = Non
 def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
-    if isinstance(exc, OperationalError | InterfaceError):
-        # The database is unreachable or restarting: a retryable 503, never a stack trace.
+    unreachable = OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError
+    if isinstance(exc, unreachable):
+        # The database or Redis (throttles, cached users) is unreachable or restarting: a
+        # retryable 503, never a stack trace. Throttles are not skipped while Redis is away.
         return ServiceUnavailable()
     return None
 

@@ -3,7 +3,9 @@
 import json
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 ENVELOPE_KEYS = {"status_code", "code", "message", "details", "timestamp", "request_id"}
 
@@ -109,6 +111,18 @@ def test_a_500_outside_drf_is_still_the_envelope(db):
 def test_a_database_outage_is_a_503(api_client, db):
     error = assert_envelope(api_client.get("/api/test/database-down/"), 503, "service_unavailable")
     assert "connect" not in error["message"]
+
+
+def test_an_unreachable_cache_is_a_503(client_for, clinician, monkeypatch):
+    client = client_for(clinician)
+
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(cache, "get", unreachable)
+
+    error = assert_envelope(client.get("/api/patient/patients/"), 503, "service_unavailable")
+    assert "6379" not in error["message"]
 
 
 def test_the_request_id_is_echoed(api_client, db):
