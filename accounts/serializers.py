@@ -113,6 +113,12 @@ class AuthResultSerializer(TokenPairSerializer):
 
     user = UserSerializer()
 
+    @classmethod
+    def for_user(cls, user: User) -> "AuthResultSerializer":
+        """The result of signing `user` in: a new JWT pair."""
+        refresh = RefreshToken.for_user(user)
+        return cls({"access": str(refresh.access_token), "refresh": str(refresh), "user": user})
+
 
 # --- Google sign-in (POST /api/accounts/oauth-login/) ------------------------------------------
 # Google ID tokens run to about 1.5 kB and access tokens to at most 2 kB; the limits leave room.

@@ -10,7 +10,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import oauth, serializers
 from audit.mixins import AuditedViewMixin
@@ -122,6 +121,4 @@ class OAuthLoginView(AuditedViewMixin, generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         user = oauth.google_sign_in(request=request, **serializer.validated_data)
         self.audit_actor = user
-        refresh = RefreshToken.for_user(user)
-        result = {"access": str(refresh.access_token), "refresh": str(refresh), "user": user}
-        return Response(serializers.AuthResultSerializer(result).data)
+        return Response(serializers.AuthResultSerializer.for_user(user).data)

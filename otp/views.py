@@ -8,7 +8,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.serializers import AuthResultSerializer
 from audit.mixins import AuditedViewMixin
@@ -99,10 +98,7 @@ class OTPViewSet(AuditedViewMixin, viewsets.GenericViewSet):
         self.audit_actor = user
         output: BaseSerializer
         if purpose == Purpose.LOGIN:
-            refresh = RefreshToken.for_user(user)
-            output = AuthResultSerializer(
-                {"access": str(refresh.access_token), "refresh": str(refresh), "user": user}
-            )
+            output = AuthResultSerializer.for_user(user)
         elif purpose == Purpose.VERIFY_EMAIL:
             output = serializers.EmailVerifiedSerializer({"verified": True})
         else:
