@@ -86,13 +86,15 @@ def error_response(status_code: int, code: str, message: str, details: Any = Non
     return JsonResponse(error_body(status_code, code, message, details), status=status_code)
 
 
+# The database or Redis (throttles, cached users) is unreachable or restarting: a retryable 503,
+# never a stack trace. Throttles are not skipped while Redis is away.
+_UNREACHABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+
+
 def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
-    unreachable = OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError
-    if isinstance(exc, unreachable):
-        # The database or Redis (throttles, cached users) is unreachable or restarting: a
-        # retryable 503, never a stack trace. Throttles are not skipped while Redis is away.
+    if isinstance(exc, _UNREACHABLE):
         return ServiceUnavailable()
     return None
 

@@ -58,7 +58,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def paginate_queryset(
         self, queryset: Any, request: Request, view: Any = None
     ) -> list[Any] | None:
-        self.request = request
+        self.request, self.view = request, view
         size = self.get_page_size(request)
         counter = getattr(view, "known_count", None)
         known = counter() if callable(counter) else None
@@ -182,17 +182,9 @@ class RankedPagination(PageNumberPagination):
         return len(self._ranked_ids), True
 
     def _rows(self, queryset: Any, offset: int, limit: int) -> list[Any]:
-        ids = getattr(self, "_ranked_ids", None)
-        view = getattr(self, "view", None)
-        past_the_ids = offset + limit > len(ids or ()) and not self.count_exact
-        if ids is None or view is None or past_the_ids:
+        ids = getattr(self, "_ranked_ids", None)  # None: the view knew its count
+        if ids is None or self.view is None or (offset + limit > len(ids) and not self.count_exact):
             return super()._rows(queryset, offset, limit)
         page_ids = ids[offset : offset + limit]
-        rows = {row.pk: row for row in view.get_queryset().filter(pk__in=page_ids)}
+        rows = {row.pk: row for row in self.view.get_queryset().filter(pk__in=page_ids)}
         return [rows[pk] for pk in page_ids if pk in rows]
-
-    def paginate_queryset(
-        self, queryset: Any, request: Request, view: Any = None
-    ) -> list[Any] | None:
-        self.view = view
-        return super().paginate_queryset(queryset, request, view)
