@@ -15,6 +15,13 @@ class Outcome(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class Source(models.TextChoices):
+    """The door a request came through: the REST API or the Django admin."""
+
+    API = "api", "API"
+    ADMIN = "admin", "Django admin"
+
+
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
     def update(self, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events cannot be updated.")
@@ -65,6 +72,7 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=256, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
 
     objects = AuditEventQuerySet.as_manager()
 

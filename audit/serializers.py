@@ -23,5 +23,6 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "user_agent",
             "request_id",
             "details",
+            "source",
         ]
         read_only_fields = fields

@@ -19,7 +19,7 @@ from django.db.models import Field
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
-from audit.models import AuditEvent, Outcome
+from audit.models import AuditEvent, Outcome, Source
 
 logger = logging.getLogger("pms.audit")
 
@@ -93,6 +93,7 @@ def audit_record(
     actor_username: str = "",
     details: dict[str, Any] | None = None,
     path: str | None = None,
+    source: str = Source.API,
 ) -> None:
     """Writes the event of one request: one single-row INSERT."""
     try:
@@ -118,6 +119,7 @@ def audit_record(
                 "request_id": getattr(request, "request_id", "")[:128],
                 # Serialized here, before the INSERT, so a bad value fails outside the database.
                 "details": json.loads(json.dumps(details or {})),
+                "source": source,
             }
         )
     except Exception:  # the trail must never break the request it records

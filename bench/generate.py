@@ -92,7 +92,7 @@ def configure_django(database_url: str, redis_url: str = "") -> None:
     if settings.configured:
         return
     os.environ.update(django_env(database_url, redis_url))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pms.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pms.settings.base")
     django.setup()
 
 

@@ -17,12 +17,6 @@ def detail_url(patient: Patient | int, suffix: str = "") -> str:
     return f"/api/patient/patients/{pk}/{suffix}"
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    """The actors' passwords are never checked here; hashing them slowly only costs time."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def patient(organization: Organization) -> Patient:
     return PatientFactory.create(organization=organization, full_name="John Doe")

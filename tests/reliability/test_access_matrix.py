@@ -115,7 +115,6 @@ def _clinic(organization: Organization) -> Clinic:
 
 @pytest.fixture
 def world(settings: Any, tmp_path: Path, organization: Organization) -> World:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGE_BACKEND = "local"
     settings.MEDIA_ROOT = tmp_path / "media"
     other = Organization.objects.create(name="Southside Clinic", slug="southside")
