@@ -1,6 +1,14 @@
-from django.contrib.auth.models import AbstractUser
+from typing import ClassVar
+
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
+
+from pms.scoping import OrganizationScopedQuerySet
+
+
+class OrganizationQuerySet(OrganizationScopedQuerySet["Organization"]):
+    organization_lookup = "pk"
 
 
 class Organization(models.Model):
@@ -9,6 +17,8 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -23,6 +33,18 @@ class Role(models.TextChoices):
     STAFF = "staff", "Staff"
 
 
+class UserQuerySet(OrganizationScopedQuerySet["User"]):
+    pass
+
+
+class ClinicUserManager(UserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
+    """Django's user manager (create_user, create_superuser) with `visible_to`."""
+
+
+# The roles that read clinical files (document downloads) and archive records.
+CLINICAL_ROLES = frozenset({Role.ADMIN, Role.CLINICIAN})
+
+
 class User(AbstractUser):
     """A person who signs in. `role` decides what they may do inside their organization."""
 
@@ -33,12 +55,23 @@ class User(AbstractUser):
         null=True,
         blank=True,
         related_name="users",
-        help_text="Empty only for superusers, who then see every organization.",
+        help_text="Every clinic user has one; superusers (platform operators) have none.",
     )
     email_verified = models.BooleanField(default=False)
 
+    objects: ClassVar[ClinicUserManager] = ClinicUserManager()
+
     class Meta:
         constraints = [
+            # Superusers operate the platform and see every clinic; everyone else works in
+            # exactly one. Scoping (pms/scoping.py) relies on it.
+            models.CheckConstraint(
+                condition=models.Q(is_superuser=True, organization__isnull=True)
+                | models.Q(is_superuser=False, organization__isnull=False),
+                name="accounts_user_superuser_xor_organization",
+                violation_error_message="A superuser has no organization; every other user has "
+                "one.",
+            ),
             # Emails identify people for OTP and Google sign-in: unique whatever the case.
             models.UniqueConstraint(
                 Lower("email"),

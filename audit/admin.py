@@ -3,24 +3,26 @@ from typing import Any
 from django.contrib import admin
 
 from audit.models import AuditEvent
-from pms.admin import OrganizationScopedAdminMixin
+from pms.admin import AuditedAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
-    """Read-only: the trail is append-only."""
+class AuditEventAdmin(AuditedAdmin):
+    """Read-only: the trail is append-only. Reading it is itself on record, as in the API."""
 
+    audit_resource = "audit"
     list_display = [
         "occurred_at",
         "actor_username",
         "organization",
+        "source",
         "action",
         "patient_ids",
         "outcome",
         "status_code",
         "ip_address",
     ]
-    list_filter = ["outcome", "resource_type", "organization", "action"]
+    list_filter = ["outcome", "source", "resource_type", "organization", "action"]
     search_fields = ["actor_username", "request_id", "=resource_id"]
     date_hierarchy = "occurred_at"
     list_select_related = ["organization"]

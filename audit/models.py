@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from pms.scoping import OrganizationScopedQuerySet
+
 
 class AppendOnlyError(Exception):
     """Audit events are never changed or removed."""
@@ -22,7 +24,7 @@ class Source(models.TextChoices):
     ADMIN = "admin", "Django admin"
 
 
-class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+class AuditEventQuerySet(OrganizationScopedQuerySet["AuditEvent"]):
     def update(self, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit events cannot be updated.")
 

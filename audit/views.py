@@ -9,12 +9,15 @@ from rest_framework.views import APIView
 from audit.filters import AuditEventFilter
 from audit.mixins import AuditedViewMixin
 from audit.models import AuditEvent
-from audit.selectors import audit_event_list
+from audit.selectors import narrow_audit_events
 from audit.serializers import AuditEventSerializer
 from pms.permissions import IsOrgAdmin
+from pms.scoping import ScopedViewMixin
 
 
-class AuditEventViewSet(AuditedViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+class AuditEventViewSet(
+    AuditedViewMixin, ScopedViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+):
     """The organization's audit trail, newest first. Organization administrators only.
 
     "Who looked at patient 42 last month": `?patient=42&occurred_after=…&occurred_before=…`
@@ -26,9 +29,10 @@ class AuditEventViewSet(AuditedViewMixin, mixins.ListModelMixin, viewsets.Generi
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter
     audit_resource = "audit"
+    scoped_model = AuditEvent
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        return audit_event_list(user=self.request.user)
+    def narrow_queryset(self, queryset):  # type: ignore[no-untyped-def]
+        return narrow_audit_events(queryset)
 
 
 class UnknownPathView(AuditedViewMixin, APIView):

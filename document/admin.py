@@ -1,8 +1,16 @@
-from django.contrib import admin
+"""Documents in the Django admin: read-mostly (files arrive through the API's signed uploads),
+scoped and on record (pms/admin.py). Labels are edited and documents archived through the same
+services as the API; nothing is deleted here (stale pending uploads are purged by
+`purge_stale_uploads`)."""
+
+from typing import Any
+
+from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from document.models import Document
-from pms.admin import OrganizationScopedAdminMixin
+from document.services import document_archive, document_update
+from pms.admin import AuditedAdmin
 
 FIELDS = (
     "organization",
@@ -26,9 +34,8 @@ EDITABLE_FIELDS = ("title", "document_type")
 
 
 @admin.register(Document)
-class DocumentAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
-    """Read-mostly: files arrive through the API's signed uploads; only labels are editable."""
-
+class DocumentAdmin(AuditedAdmin):
+    audit_resource = "document"
     list_display = [
         "id",
         "title",
@@ -47,11 +54,35 @@ class DocumentAdmin(OrganizationScopedAdminMixin, admin.ModelAdmin):
     ordering = ["-created_at", "-id"]
     fields = FIELDS
     readonly_fields = tuple(name for name in FIELDS if name not in EDITABLE_FIELDS)
+    actions = ["archive"]
+
+    def audit_patient_ids(self, objects: Any) -> list[Any]:
+        return [document.patient_id for document in objects]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Document | None = None) -> bool:
+        return super().has_change_permission(request, obj) and (obj is None or obj.is_active)
+
     def has_delete_permission(self, request: HttpRequest, obj: Document | None = None) -> bool:
-        # Records of care are archived through the API; stale pending ones are purged by
-        # the purge_stale_uploads command.
         return False
+
+    def save_model(self, request: HttpRequest, obj: Document, form: Any, change: bool) -> None:
+        document_update(
+            document=obj, data={name: form.cleaned_data[name] for name in form.changed_data}
+        )
+
+    @admin.action(description="Archive selected documents", permissions=["change"])
+    def archive(self, request: HttpRequest, queryset: Any) -> None:
+        archived = [
+            document_archive(document=document) for document in queryset.filter(is_active=True)
+        ]
+        self.audit(
+            request,
+            "destroy",
+            status_code=200,
+            patient_ids=self.audit_patient_ids(archived),
+            details={"documents": [document.pk for document in archived]},
+        )
+        self.message_user(request, f"{len(archived)} document(s) archived.", messages.SUCCESS)

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from pms.scoping import OrganizationScopedQuerySet
+
 
 class DocumentType(models.TextChoices):
     MEDICAL_REPORT = "medical_report", "Medical report"
@@ -50,6 +52,8 @@ class Document(models.Model):
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

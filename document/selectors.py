@@ -27,18 +27,15 @@ SUMMARY_LATEST_COUNT = 5
 STATS_WINDOW = timedelta(days=30)
 
 
-def document_list(*, user: Any) -> QuerySet[Document]:
-    """Active documents of active patients in the caller's organization.
+def narrow_documents(documents: QuerySet[Document]) -> QuerySet[Document]:
+    """Of the documents visible to a user, those the API shows: archived documents and the
+    documents of archived patients are invisible (404 on detail, absent from lists)."""
+    return documents.filter(is_active=True, patient__is_active=True)
 
-    Superusers without an organization see every organization; archived documents and the
-    documents of archived patients are invisible here (404 on detail, absent from lists).
-    """
-    queryset = Document.objects.filter(is_active=True, patient__is_active=True)
-    if user.organization_id is not None:
-        return queryset.filter(organization_id=user.organization_id)
-    if user.is_superuser:
-        return queryset
-    return queryset.none()
+
+def document_list(*, user: Any) -> QuerySet[Document]:
+    """Active documents of active patients that `user` may see (pms/scoping.py)."""
+    return narrow_documents(Document.objects.visible_to(user))
 
 
 def document_get(*, user: Any, pk: Any) -> Document:

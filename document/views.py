@@ -16,12 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Role
+from accounts.models import CLINICAL_ROLES
 from audit.mixins import AuditedViewMixin
 from document import serializers
 from document.filters import DocumentFilter
 from document.models import Document
-from document.selectors import document_get, document_list, document_stats
+from document.selectors import document_get, document_stats, narrow_documents
 from document.services import (
     document_archive,
     document_confirm,
@@ -42,8 +42,7 @@ from document.storage import (
 from patient.selectors import patient_get
 from pms.permissions import HasActionRole
 from pms.schema import ErrorEnvelopeSerializer
-
-CLINICAL_ROLES = {Role.ADMIN, Role.CLINICIAN}
+from pms.scoping import ScopedViewMixin
 
 
 def _conflict(description: str) -> OpenApiResponse:
@@ -113,7 +112,7 @@ class ConfirmUploadView(AuditedViewMixin, APIView):
         return Response(serializers.DocumentSerializer(document).data)
 
 
-class DocumentViewSet(AuditedViewMixin, viewsets.GenericViewSet):
+class DocumentViewSet(AuditedViewMixin, ScopedViewMixin, viewsets.GenericViewSet):
     """A clinic's documents (metadata). Files move through signed URLs, never through here."""
 
     audit_resource = "document"
@@ -123,10 +122,11 @@ class DocumentViewSet(AuditedViewMixin, viewsets.GenericViewSet):
     # Staff handle uploads and metadata but neither read files nor archive records.
     action_roles = {"destroy": CLINICAL_ROLES, "download_url": CLINICAL_ROLES}
     filterset_class = DocumentFilter
+    scoped_model = Document
     queryset = Document.objects.none()  # for the schema; requests use get_queryset()
 
-    def get_queryset(self) -> Any:
-        return document_list(user=self.request.user)
+    def narrow_queryset(self, queryset: Any) -> Any:
+        return narrow_documents(queryset)
 
     def get_object(self) -> Document:
         return document_get(user=self.request.user, pk=self.kwargs["pk"])

@@ -2,14 +2,16 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from otp.models import OTPCode
+from pms.admin import ScopedAdmin
 
 
 @admin.register(OTPCode)
-class OTPCodeAdmin(admin.ModelAdmin):
+class OTPCodeAdmin(ScopedAdmin):
     """For support: who asked for which code, when, how many tries, whether it was used.
 
-    Codes are issued only through the API; here they can be inspected or deleted (which kills
-    them), never created or edited, and the HMAC is not shown.
+    Codes are issued only through the API; here a clinic admin inspects their clinic's codes,
+    a platform operator may also delete one (which kills it); nobody creates or edits them, and
+    the HMAC is not shown.
     """
 
     list_display = ["id", "user", "purpose", "created_at", "expires_at", "attempts", "consumed_at"]

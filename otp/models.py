@@ -2,6 +2,12 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from pms.scoping import OrganizationScopedQuerySet
+
+
+class OTPCodeQuerySet(OrganizationScopedQuerySet["OTPCode"]):
+    organization_lookup = "user__organization_id"
+
 
 class Purpose(models.TextChoices):
     LOGIN = "login", "Sign in"
@@ -23,6 +29,8 @@ class OTPCode(models.Model):
     )
     consumed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OTPCodeQuerySet.as_manager()
 
     class Meta:
         verbose_name = "one-time code"

@@ -7,6 +7,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.models import Organization
+from pms.scoping import OrganizationScopedQuerySet
 
 
 class Gender(models.TextChoices):
@@ -58,6 +59,7 @@ class Patient(models.Model):
         default=1, editable=False, help_text="Bumped on every save; the ETag."
     )
 
+    objects = OrganizationScopedQuerySet.as_manager()
     history = HistoricalRecords()
     # Set by the services: django-simple-history records this user as the author of a version.
     _history_user: Any
@@ -144,6 +146,8 @@ class PatientCount(models.Model):
     )
     active = models.BigIntegerField(default=0)
     archived = models.BigIntegerField(default=0)
+
+    objects = OrganizationScopedQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"Patient count of organization {self.organization_id}"

@@ -1,8 +1,9 @@
 """Who sees which patient: every patient read in the project goes through here.
 
-Users see the patients of their own organization; superusers without an organization see every
-organization. Archived patients are visible only to organization administrators who ask for
-them. Anything else is "not found", never "forbidden", so existence is not confirmed.
+The rows start from the one scoping rule, `Patient.objects.visible_to(user)` (pms/scoping.py):
+a clinic's own patients, every clinic's for a superuser. Archived patients are visible only to
+organization administrators who ask for them. Anything else is "not found", never "forbidden",
+so existence is not confirmed.
 """
 
 from typing import Any
@@ -40,22 +41,29 @@ def can_see_archived(user: Any) -> bool:
     return user_has_role(user, {Role.ADMIN})
 
 
-def patient_list(*, user: Any, include_archived: bool = False) -> QuerySet[Patient]:
-    """The patients `user` may see, newest first. `include_archived` counts for admins only."""
-    if not getattr(user, "is_authenticated", False):
-        return Patient.objects.none()
-    # Of the creator only what the API shows: not every user column (password hash included)
-    # for every row of every page.
-    patients = Patient.objects.select_related("created_by").only(
-        *PATIENT_COLUMNS, "created_by__id", "created_by__username"
-    )
-    if user.organization_id is not None:
-        patients = patients.filter(organization_id=user.organization_id)
-    elif not user.is_superuser:
-        return Patient.objects.none()
+def narrow_patients(
+    patients: QuerySet[Patient], *, user: Any, include_archived: bool = False
+) -> QuerySet[Patient]:
+    """Of the patients visible to `user`, those the API lists, newest first.
+
+    `include_archived` counts for admins only.
+    """
     if not (include_archived and can_see_archived(user)):
         patients = patients.filter(is_active=True)
-    return patients.order_by("-created_at", "-id")
+    # Of the creator only what the API shows: not every user column (password hash included)
+    # for every row of every page.
+    return (
+        patients.select_related("created_by")
+        .only(*PATIENT_COLUMNS, "created_by__id", "created_by__username")
+        .order_by("-created_at", "-id")
+    )
+
+
+def patient_list(*, user: Any, include_archived: bool = False) -> QuerySet[Patient]:
+    """The patients `user` may see, newest first. `include_archived` counts for admins only."""
+    return narrow_patients(
+        Patient.objects.visible_to(user), user=user, include_archived=include_archived
+    )
 
 
 def patient_count(*, user: Any, include_archived: bool = False) -> int | None:
@@ -66,11 +74,7 @@ def patient_count(*, user: Any, include_archived: bool = False) -> int | None:
         return None
     if not getattr(user, "is_authenticated", False):
         return 0
-    counts = PatientCount.objects.all()
-    if user.organization_id is not None:
-        counts = counts.filter(organization_id=user.organization_id)
-    elif not user.is_superuser:
-        return 0
+    counts = PatientCount.objects.visible_to(user)
     archived = include_archived and can_see_archived(user)
     rows = list(counts.values_list("active", "archived"))
     if not rows:

@@ -28,6 +28,7 @@ from patient.serializers import (
 from pms.exceptions import PreconditionFailed
 from pms.pagination import RankedPagination
 from pms.permissions import HasActionRole
+from pms.scoping import ScopedViewMixin
 
 # Query parameters that narrow the list (ordering and paging do not change its size).
 FILTER_PARAMS = frozenset(PatientFilterSet.base_filters) - {"ordering"}
@@ -88,7 +89,11 @@ def etag(patient: Patient) -> str:
     ),
 )
 class PatientViewSet(
-    AuditedViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    AuditedViewMixin,
+    ScopedViewMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Patients of the caller's organization. DELETE archives; nothing is hard-deleted."""
 
@@ -101,6 +106,8 @@ class PatientViewSet(
         "restore": {Role.ADMIN},
     }
     serializer_class = PatientSerializer
+    scoped_model = Patient
+    queryset = Patient.objects.none()  # for the schema; requests use get_queryset()
 
     @property
     def filterset_class(self) -> type | None:
@@ -135,9 +142,9 @@ class PatientViewSet(
             self._include_archived = include
         return self._include_archived
 
-    def get_queryset(self) -> QuerySet[Patient]:
+    def narrow_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         include = self.action in ("list", "search") and self.include_archived()
-        return selectors.patient_list(user=self.request.user, include_archived=include)
+        return selectors.narrow_patients(queryset, user=self.request.user, include_archived=include)
 
     def known_count(self) -> int | None:
         """The pagination's `count` of an unfiltered list, from the counters (None: count)."""

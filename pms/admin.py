@@ -1,18 +1,229 @@
-"""Admin helpers shared by the apps."""
+"""What every ModelAdmin of the project shares: the scoping rule, platform-only admins, and the
+audit trail of admin pages (docs/architecture.md, "The Django admin").
 
+- `ScopedAdmin` shows a clinic admin their own clinic's rows only, through the same
+  `visible_to(user)` as the API; a row of another clinic is a 404, and so is one that does not
+  exist (Django's admin would redirect with a message that tells the two apart).
+- `PlatformAdmin` is for platform operators (superusers) only: organizations, tokens, lockouts,
+  social-auth links.
+- `AuditedAdmin` records an AuditEvent (source "admin") for every page that shows or changes
+  patient data, with the same action names as the API.
+"""
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from audit.models import Source
+from audit.services import audit_record
+
+# The organization is implied for a clinic admin; a column or filter of it would list clinics.
+_CLINIC_IMPLIED = "organization"
 
 
-class OrganizationScopedAdminMixin:
-    """Admin users who belong to a clinic administer that clinic's records only; superusers
-    without an organization see every clinic (the same rule as the API's selectors)."""
+class ScopedAdmin(admin.ModelAdmin):
+    """A ModelAdmin over an organization-owned model (its queryset has `visible_to`)."""
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        queryset: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
-        organization_id = getattr(request.user, "organization_id", None)
-        if organization_id is None:
-            return queryset
-        return queryset.filter(organization_id=organization_id)
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).visible_to(request.user)  # type: ignore[attr-defined]
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):  # type: ignore[no-untyped-def]
+        # Another clinic's row and a missing one answer alike, as in the API.
+        raise Http404("Not found.")
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        # Django checks the permission before it looks the row up: look it up first, so that
+        # another clinic's row is a 404 here too.
+        if self.get_object(request, unquote(object_id)) is None:
+            raise Http404("Not found.")
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = super().get_list_display(request)
+        if request.user.is_superuser:
+            return columns
+        return [column for column in columns if column != _CLINIC_IMPLIED]
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = super().get_list_filter(request)
+        if request.user.is_superuser:
+            return filters
+        return [name for name in filters if name != _CLINIC_IMPLIED]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # Choices of a related clinic-owned model are scoped too (a list of another clinic's
+        # patients or users would leak them).
+        related = db_field.remote_field.model._default_manager
+        if "queryset" not in kwargs and hasattr(related, "visible_to"):
+            kwargs["queryset"] = related.visible_to(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class PlatformAdmin(admin.ModelAdmin):
+    """Superusers only: a clinic admin neither sees the model in the index nor reaches a page."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return bool(request.user.is_superuser) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
+
+
+def replace_registration(model: Any, admin_class: type[admin.ModelAdmin]) -> None:
+    """Swaps a third-party app's ModelAdmin for ours."""
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(model, admin_class)
+
+
+def _status_of(request: HttpRequest, response: HttpResponse) -> int:
+    # A form posted back with errors is re-rendered with 200: it changed nothing.
+    if request.method == "POST" and response.status_code == 200:
+        return 400
+    return response.status_code
+
+
+class AuditedAdmin(ScopedAdmin):
+    """Records the patient data each admin page showed or changed.
+
+    `audit_resource` names the resource as the API does ("patient", "document", "audit");
+    `audit_patient_ids(objects)` says which patients the rows concern.
+    """
+
+    audit_resource: str = ""
+
+    def audit_patient_ids(self, objects: Iterable[Any]) -> list[Any]:
+        return []
+
+    def audit(
+        self,
+        request: HttpRequest,
+        action: str,
+        *,
+        status_code: int,
+        resource_id: Any = "",
+        patient_ids: Iterable[Any] = (),
+        details: dict[str, Any] | None = None,
+        resource: str | None = None,
+    ) -> None:
+        resource = resource or self.audit_resource
+        params = sorted(request.GET.keys())
+        audit_record(
+            request=request,
+            action=f"{resource}.{action}",
+            resource_type=resource,
+            status_code=status_code,
+            resource_id=resource_id,
+            patient_ids=patient_ids,
+            details={**({"params": params} if params else {}), **(details or {})},
+            source=Source.ADMIN,
+        )
+
+    @contextmanager
+    def audit_refusal(
+        self, request: HttpRequest, action: str, object_id: Any = "", resource: str | None = None
+    ) -> Iterator[None]:
+        """Records a page refused with 404 or 403, then lets the refusal through."""
+        try:
+            yield
+        except (Http404, PermissionDenied) as refusal:
+            status_code = 404 if isinstance(refusal, Http404) else 403
+            self.audit(
+                request, action, status_code=status_code, resource_id=object_id, resource=resource
+            )
+            raise
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        # Records of care are never deleted here: every model audited here refuses it.
+        with self.audit_refusal(request, "destroy", object_id):
+            return super().delete_view(request, object_id, extra_context)
+
+    def visible_object(self, request: HttpRequest, object_id: Any) -> Any:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404("Not found.")
+        return obj
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        with self.audit_refusal(request, "history", object_id):
+            # django-simple-history would fall back to the history of a row it cannot see.
+            obj = self.visible_object(request, object_id)
+            response = super().history_view(request, object_id, extra_context)
+        self.audit(
+            request,
+            "history",
+            status_code=response.status_code,
+            resource_id=object_id,
+            patient_ids=self.audit_patient_ids([obj]),
+        )
+        return response
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        response = super().changelist_view(request, extra_context)
+        # A POST runs an action (each records its own event) or a list edit.
+        if request.method == "GET":
+            shown: list[Any] = []
+            if isinstance(response, TemplateResponse) and response.context_data:
+                changelist = response.context_data.get("cl")
+                shown = list(changelist.result_list) if changelist is not None else []
+            self.audit(
+                request,
+                "search" if request.GET.get("q") else "list",
+                status_code=response.status_code,
+                patient_ids=self.audit_patient_ids(shown),
+                details={"count": len(shown)},
+            )
+        return response
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> Any:
+        action = "partial_update" if request.method == "POST" else "retrieve"
+        with self.audit_refusal(request, action, object_id):
+            response = super().change_view(request, object_id, form_url, extra_context)
+        obj = self.get_object(request, unquote(object_id))
+        self.audit(
+            request,
+            action,
+            status_code=_status_of(request, response),
+            resource_id=object_id,
+            patient_ids=self.audit_patient_ids([obj] if obj is not None else []),
+        )
+        return response
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
+        response = super().add_view(request, form_url, extra_context)
+        if request.method == "POST":
+            created = getattr(request, "_audit_created", None)
+            self.audit(
+                request,
+                "create",
+                status_code=201 if created is not None else _status_of(request, response),
+                resource_id=getattr(created, "pk", ""),
+                patient_ids=self.audit_patient_ids([created] if created is not None else []),
+            )
+        return response
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            request._audit_created = obj  # type: ignore[attr-defined]

@@ -6,11 +6,13 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.authentication import authenticated_user
 from accounts.models import Organization, Role, User
+from accounts.onboarding import user_sync_admin_access
 from patient.models import Patient
 from tests.factories import OrganizationFactory, PatientFactory, UserFactory
 
@@ -59,6 +61,39 @@ def foreign_clinician(other_organization: Organization) -> User:
     return UserFactory.create(
         username="charlie", role=Role.CLINICIAN, organization=other_organization
     )
+
+
+@pytest.fixture
+def clinic_admin(org_admin: User) -> User:
+    """alice as a clinic admin: staff, in the "Clinic administrators" group, no superuser."""
+    user_sync_admin_access(user=org_admin)
+    org_admin.refresh_from_db()
+    return org_admin
+
+
+@pytest.fixture
+def foreign_clinic_admin(other_organization: Organization) -> User:
+    user = UserFactory.create(username="dave", role=Role.ADMIN, organization=other_organization)
+    user_sync_admin_access(user=user)
+    return user
+
+
+@pytest.fixture
+def platform_operator(db: None) -> User:
+    """A superuser: no clinic, sees every clinic."""
+    return User.objects.create_superuser("root", "root@example.com", "x-very-long-pass-1")
+
+
+@pytest.fixture
+def admin_client_for() -> Callable[[User], Client]:
+    """A Django test client signed in to /admin/ as the given user (a fresh one per call)."""
+
+    def login(user: User) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login
 
 
 @pytest.fixture

@@ -1,37 +1,27 @@
-"""The Django admin for documents: read-mostly, filterable, scoped for non-superusers."""
+"""The Django admin for documents: read-mostly, filterable, scoped for clinic admins, on record."""
 
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 
-from accounts.models import Organization, Role
+from accounts.models import User
+from audit.models import AuditEvent
 from document.models import Document
 from patient.models import Patient
-from tests.factories import DocumentFactory, UserFactory
+from tests.factories import DocumentFactory
 
 CHANGELIST = "/admin/document/document/"
 
 
 @pytest.fixture
-def superuser_client(db: None) -> Client:
-    client = Client()
-    client.force_login(UserFactory.create(is_staff=True, is_superuser=True, organization=None))
-    return client
+def superuser_client(admin_client_for: Any, platform_operator: User) -> Client:
+    return admin_client_for(platform_operator)
 
 
 @pytest.fixture
-def clinic_admin_client(organization: Organization) -> Client:
-    user = UserFactory.create(role=Role.ADMIN, organization=organization, is_staff=True)
-    user.user_permissions.add(
-        *Permission.objects.filter(
-            content_type__app_label="document", codename__in=["view_document", "change_document"]
-        )
-    )
-    client = Client()
-    client.force_login(user)
-    return client
+def clinic_admin_client(admin_client_for: Any, clinic_admin: User) -> Client:
+    return admin_client_for(clinic_admin)
 
 
 def listed(response: Any) -> set[int]:
@@ -63,8 +53,37 @@ def test_clinic_admins_see_their_organization_only(
     mine = DocumentFactory.create(patient=patient)
     foreign = DocumentFactory.create(patient=foreign_patient)
 
-    assert listed(clinic_admin_client.get(CHANGELIST)) == {mine.pk}
-    assert clinic_admin_client.get(f"{CHANGELIST}{foreign.pk}/change/").status_code == 302
+    page = clinic_admin_client.get(CHANGELIST)
+
+    assert listed(page) == {mine.pk}
+    assert "Southside" not in page.content.decode()  # no clinic filter or column
+    assert clinic_admin_client.get(f"{CHANGELIST}{foreign.pk}/change/").status_code == 404
+    events = AuditEvent.objects.filter(source="admin").order_by("id")
+    assert [(e.action, e.status_code, e.patient_ids) for e in events] == [
+        ("document.list", 200, [patient.pk]),
+        ("document.retrieve", 404, []),
+    ]
+
+
+def test_clinic_admins_archive_documents_through_the_service_and_never_delete(
+    clinic_admin_client: Client, patient: Patient
+) -> None:
+    document = DocumentFactory.create(patient=patient, uploaded=True)
+
+    archive = clinic_admin_client.post(
+        CHANGELIST, {"action": "archive", "_selected_action": [document.pk]}
+    )
+    delete = clinic_admin_client.post(f"{CHANGELIST}{document.pk}/delete/", {"post": "yes"})
+
+    assert (archive.status_code, delete.status_code) == (302, 403)
+    document.refresh_from_db()
+    assert (document.is_active, document.archived_at is not None) == (False, True)
+    event = AuditEvent.objects.get(action="document.destroy", status_code=200)
+    assert (event.source, event.patient_ids, event.details["documents"]) == (
+        "admin",
+        [patient.pk],
+        [document.pk],
+    )
 
 
 def test_only_labels_are_editable_and_nothing_is_added_or_deleted(

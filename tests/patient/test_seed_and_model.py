@@ -11,10 +11,10 @@ from patient.validators import normalize_phone
 
 
 def test_seed_demo_adds_about_50_patients_once(db: None) -> None:
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--force", stdout=StringIO())
     first = set(Patient.objects.values_list("pk", "version"))
     output = StringIO()
-    call_command("seed_demo", stdout=output)
+    call_command("seed_demo", "--force", stdout=output)
 
     demo = Organization.objects.get(slug="demo-clinic")
     patients = Patient.objects.filter(organization=demo)
