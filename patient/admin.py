@@ -159,6 +159,9 @@ class PatientAdmin(AuditedAdmin, SimpleHistoryAdmin):
         form.organization_id = obj.organization_id if obj else user.organization_id  # type: ignore[attr-defined]
         return form
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*EDITABLE_FIELDS, *READONLY_FIELDS]
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # The MRN is fixed once assigned, as in the API.
         return ("mrn", *READONLY_FIELDS) if obj is not None else READONLY_FIELDS

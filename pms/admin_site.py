@@ -15,6 +15,8 @@ PRODUCT_NAME = "Patient Management System"
 class SiteAdmin(admin.AdminSite):
     site_title = PRODUCT_NAME
     index_title = "Administration"
+    # The API has no web pages of its own to link to.
+    site_url = None
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)

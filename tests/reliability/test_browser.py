@@ -16,14 +16,18 @@ from urllib.parse import urlsplit
 import pytest
 
 from accounts.models import Organization, Role, User
+from accounts.onboarding import user_sync_admin_access
+from audit.models import AuditEvent
+from document.storage import get_storage
 from patient.models import Patient
-from tests.factories import TEST_PASSWORD, PatientFactory, UserFactory
+from tests.factories import TEST_PASSWORD, DocumentFactory, PatientFactory, UserFactory
 from tests.reliability.servers import BASE_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS = BASE_DIR / "var" / "browser"
 WAIT_SECONDS = 30
+PDF = b"%PDF-1.7 a lab report"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -114,25 +118,39 @@ def test_swagger_ui_renders_every_operation_offline(browser, live_server, api_cl
 
 @pytest.fixture
 def clinic_admin(organization: Organization) -> User:
-    """A clinic's administrator as seed_demo makes one: staff and superuser, in one clinic."""
-    return UserFactory.create(
-        username="dana",
-        role=Role.ADMIN,
-        organization=organization,
-        is_staff=True,
-        is_superuser=True,
-    )
+    """A clinic's administrator as create_clinic makes one: staff in the clinic admins' group,
+    not a superuser."""
+    user = UserFactory.create(username="dana", role=Role.ADMIN, organization=organization)
+    user_sync_admin_access(user=user)
+    return user
 
 
-def test_a_clinic_admin_signs_in_to_the_admin_and_opens_a_patient(
-    browser, live_server, clinic_admin: User, other_organization: Organization
+def test_a_clinic_admin_runs_their_clinic_from_the_admin_and_sees_nothing_of_another(
+    browser, live_server, clinic_admin: User, other_organization: Organization, settings, tmp_path
 ):
+    settings.STORAGE_BACKEND = "local"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    downloads = tmp_path / "downloads"
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
     patient: Patient = PatientFactory.create(
         organization=clinic_admin.organization, full_name="Maria Lopez"
+    )
+    report = DocumentFactory.create(
+        patient=patient,
+        title="Blood panel",
+        filename="blood.pdf",
+        size_bytes=len(PDF),
+        uploaded=True,
+    )
+    get_storage().write(  # type: ignore[attr-defined]
+        report.object_name, [PDF], content_type="application/pdf", max_bytes=len(PDF)
     )
     foreign: Patient = PatientFactory.create(
         organization=other_organization, full_name="Other Clinic Patient"
     )
+    UserFactory.create(username="other-clinic-user", organization=other_organization)
 
     browser.get(f"{live_server.url}/admin/login/?next=/admin/")
     browser.find_element(By.NAME, "username").send_keys(clinic_admin.username)
@@ -155,11 +173,37 @@ def test_a_clinic_admin_signs_in_to_the_admin_and_opens_a_patient(
         expected_conditions.presence_of_element_located((By.ID, "patient_form"))
     )
     assert browser.find_element(By.NAME, "full_name").get_attribute("value") == "Maria Lopez"
-    assert browser.find_element(By.NAME, "mrn").get_attribute("value") == patient.mrn
+    # The MRN is fixed once assigned: shown, not editable.
+    assert browser.find_element(By.CSS_SELECTOR, ".field-mrn .readonly").text == patient.mrn
+    # The patient's documents are listed read-only, and one downloads through a signed URL.
+    documents = browser.find_element(By.ID, "documents-group").text
+    assert "Blood panel" in documents
     browser.save_screenshot(str(SCREENSHOTS / "admin-patient.png"))
+    browser.find_element(By.LINK_TEXT, "Download").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda _: (downloads / "blood.pdf").exists())
+    assert (downloads / "blood.pdf").read_bytes() == PDF
 
-    # Another clinic's patient does not open, even by its URL.
+    # Another clinic's patient does not open, even by its URL; its users are not listed.
     browser.get(f"{live_server.url}/admin/patient/patient/{foreign.pk}/change/")
     assert "Other Clinic Patient" not in browser.page_source
     assert browser.find_elements(By.NAME, "full_name") == []
+    browser.get(f"{live_server.url}/admin/patient/patient/?q=Other")
+    assert "Other Clinic Patient" not in browser.page_source
+    browser.get(f"{live_server.url}/admin/accounts/user/")
+    assert "dana" in browser.find_element(By.ID, "result_list").text
+    assert "other-clinic-user" not in browser.page_source
+    assert "Southside" not in browser.page_source
+    browser.save_screenshot(str(SCREENSHOTS / "admin-users.png"))
     assert_only_loopback(requested_urls(browser), live_server.url)
+
+    # Each read is on record, marked as coming through the admin.
+    events = AuditEvent.objects.filter(actor=clinic_admin, source="admin")
+    assert set(events.values_list("action", flat=True)) == {
+        "patient.list",
+        "patient.retrieve",
+        "patient.search",
+        "document.download_url",
+    }
+    assert events.get(action="patient.retrieve", status_code=200).patient_ids == [patient.pk]
+    assert events.get(action="patient.retrieve", status_code=404).resource_id == str(foreign.pk)
+    assert events.get(action="document.download_url").resource_id == str(report.pk)
