@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import SignInFailureStreak, User
@@ -169,3 +170,13 @@ def test_a_very_long_password_is_a_validation_error(clinician: User) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
     assert "password" in response.json()["error"]["details"]
+
+
+def test_the_admin_sign_in_form_shares_the_locks(clinician: User, settings: Any) -> None:
+    settings.ACCOUNT_LOCKOUT_FAILURES = 3
+    admin = Client(REMOTE_ADDR="203.0.113.7")
+    for _ in range(3):
+        admin.post("/admin/login/", {"username": "carol", "password": "wrong"})
+
+    assert AuditEvent.objects.filter(action="auth.account_lockout", path="/admin/login/").exists()
+    assert sign_in("198.51.100.20").status_code == 429
