@@ -11,5 +11,6 @@ class AccountsConfig(AppConfig):
         from accounts.models import Organization, User
 
         post_save.connect(authentication.forget_user, sender=User)
+        post_save.connect(authentication.password_changed, sender=User)
         post_delete.connect(authentication.forget_user, sender=User)
         post_save.connect(authentication.forget_organization_users, sender=Organization)

@@ -84,3 +84,18 @@ class User(AbstractUser):
     @property
     def is_org_admin(self) -> bool:
         return self.is_superuser or self.role == Role.ADMIN
+
+
+class SignInFailureStreak(models.Model):
+    """The consecutive failed password sign-ins of one account, from any address.
+
+    A successful sign-in deletes the row; at `ACCOUNT_LOCKOUT_FAILURES` the account is locked
+    everywhere until its password is reset (accounts/lockout.py).
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    failures = models.PositiveIntegerField(default=0)
+    last_failure_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.failures} failed sign-ins of user {self.user_id}"

@@ -278,6 +278,6 @@ def google_sign_in(
         # when a backend refused with PermissionDenied: django-axes, for a locked-out client.
         from accounts.serializers import AccountLocked  # the serializers import this module
 
-        raise AccountLocked()
+        raise AccountLocked.for_request(request)
     logger.info("google sign-in: user %s signed in", user.pk)
     return user

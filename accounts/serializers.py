@@ -9,11 +9,17 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import oauth
+from accounts import lockout, oauth
+from accounts.authentication import PasswordChanged, password_matches
 from accounts.models import Organization, User
+from accounts.validators import PASSWORD_MAX_LENGTH
+
+USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length  # type: ignore[union-attr]
 
 
 class AccountLocked(exceptions.Throttled):
+    """429 for a sign-in refused by a lockout (accounts/lockout.py)."""
+
     default_code = "account_locked"
     default_detail = "Too many failed sign-in attempts. The account is temporarily locked."
     extra_detail_singular = extra_detail_plural = ""
@@ -21,17 +27,47 @@ class AccountLocked(exceptions.Throttled):
     def __init__(self) -> None:
         super().__init__(wait=settings.AXES_COOLOFF_TIME.total_seconds())
 
+    @classmethod
+    def for_request(cls, request: Any) -> "AccountLocked":
+        if getattr(request, "account_locked_out", False):
+            return AccountLockedUntilReset()
+        return cls()
+
+
+class AccountLockedUntilReset(AccountLocked):
+    """The account lock: no wait ends it, so no Retry-After."""
+
+    default_detail = (
+        "Too many failed sign-in attempts. The account is locked until its password is reset."
+    )
+
+    def __init__(self) -> None:
+        exceptions.Throttled.__init__(self)
+
 
 class TokenObtainPairSerializer(jwt_serializers.TokenObtainPairSerializer):
-    """simplejwt's obtain, answering 429 (not 401) once django-axes has locked the account."""
+    """simplejwt's obtain, answering 429 (not 401) once a lockout refuses the attempt.
+
+    Username and password are bounded before anything stores or hashes them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[self.username_field] = serializers.CharField(
+            write_only=True, max_length=USERNAME_MAX_LENGTH
+        )
+        self.fields["password"] = jwt_serializers.PasswordField(max_length=PASSWORD_MAX_LENGTH)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        request = self.context["request"]
         try:
-            return super().validate(attrs)
+            data = super().validate(attrs)
         except exceptions.AuthenticationFailed:
-            if getattr(self.context["request"], "axes_locked_out", False):
-                raise AccountLocked() from None
+            if getattr(request, "axes_locked_out", False):
+                raise AccountLocked.for_request(request) from None
             raise
+        lockout.token_signed_in(request, self.user)  # type: ignore[arg-type]
+        return data
 
 
 class TokenRefreshSerializer(serializers.Serializer):
@@ -52,6 +88,8 @@ class TokenRefreshSerializer(serializers.Serializer):
             raise exceptions.AuthenticationFailed(
                 "No active account found for the given token.", "no_active_account"
             )
+        if not password_matches(refresh, user):
+            raise PasswordChanged()
         with transaction.atomic():
             outstanding = (
                 OutstandingToken.objects.select_for_update()

@@ -6,14 +6,15 @@ import unicodedata
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import IO, Any
 
 from django.db import transaction
 from django.utils import timezone
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 
 from document.models import Document
 from document.storage import (
+    DownloadGrant,
     ObjectTooLarge,
     SignedRequest,
     StoredObject,
@@ -50,6 +51,12 @@ class NotUploaded(Conflict):
 class UploadClosed(Conflict):
     default_code = "upload_closed"
     default_detail = "This upload link no longer accepts a file; request a new one."
+
+
+class DocumentArchived(ApplicationError):
+    status_code = status.HTTP_410_GONE
+    default_code = "document_archived"
+    default_detail = "The document or its patient has been archived; this link no longer works."
 
 
 class IncompleteUpload(ApplicationError):
@@ -193,6 +200,20 @@ def document_archive(*, document: Document) -> Document:
     return document
 
 
+def _require_live(object_name: str) -> bool:
+    """Refuses a signed URL whose document or patient was archived since it was signed
+    (`DocumentArchived`): checked in the database when the URL is used. Returns whether the
+    document's file is uploaded."""
+    document = (
+        Document.objects.filter(object_name=object_name)
+        .values("is_active", "is_uploaded", "patient__is_active")
+        .first()
+    )
+    if document is None or not (document["is_active"] and document["patient__is_active"]):
+        raise DocumentArchived
+    return document["is_uploaded"]
+
+
 def document_store_local_upload(
     *, grant: UploadGrant, chunks: Iterable[bytes], length: int
 ) -> StoredObject:
@@ -201,10 +222,7 @@ def document_store_local_upload(
         raise PayloadTooLarge(f"The file is larger than the {grant.max_bytes} bytes signed for.")
     if length < 1:
         raise exceptions.ValidationError({"file": ["The request body is empty."]})
-    pending = Document.objects.filter(
-        object_name=grant.object_name, is_active=True, is_uploaded=False
-    )
-    if not pending.exists():
+    if _require_live(grant.object_name):
         raise UploadClosed
     try:
         stored = get_local_storage().write(
@@ -218,6 +236,15 @@ def document_store_local_upload(
         get_local_storage().delete(grant.object_name)
         raise IncompleteUpload
     return stored
+
+
+def document_open_local_download(*, grant: DownloadGrant) -> IO[bytes]:
+    """The local backend's GET: the stored bytes of a document that is still live."""
+    _require_live(grant.object_name)
+    handle = get_local_storage().open(grant.object_name)
+    if handle is None:
+        raise exceptions.NotFound("The file is not in storage.")
+    return handle
 
 
 def document_purge_stale(*, older_than: timedelta, dry_run: bool = False) -> int:

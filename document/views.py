@@ -27,6 +27,7 @@ from document.services import (
     document_confirm,
     document_create,
     document_create_with_upload,
+    document_open_local_download,
     document_sign_download,
     document_sign_upload,
     document_store_local_upload,
@@ -280,11 +281,23 @@ class LengthRequired(exceptions.APIException):
     default_detail = "Send the file with a Content-Length header."
 
 
+_FILE_URL_REFUSED = OpenApiResponse(
+    ErrorEnvelopeSerializer,
+    description="The link has expired (`signature_expired`) or is not valid (`invalid_signature`).",
+)
+_FILE_URL_GONE = OpenApiResponse(
+    ErrorEnvelopeSerializer,
+    description="The document or its patient was archived after the link was issued "
+    "(`document_archived`): checked on every use.",
+)
+
+
 class LocalFileView(AuditedViewMixin, APIView):
     """Upload (PUT) and download (GET) of a file with the `local` storage backend.
 
     Authorised only by the signed, expiring token in the URL (no JWT): take the URL from
-    sign-upload or download_url. An expired or altered URL answers 403.
+    sign-upload or download_url. An expired or altered URL answers 403; once the document or
+    its patient is archived, 410.
     """
 
     audit_resource = "document"
@@ -321,7 +334,9 @@ class LocalFileView(AuditedViewMixin, APIView):
         request=_upload_body_types(),
         responses={
             200: OpenApiResponse(description="Stored. Now call `POST /api/document/confirm/`."),
-            409: _conflict("The document no longer accepts an upload."),
+            403: _FILE_URL_REFUSED,
+            409: _conflict("The file is already uploaded (`upload_closed`)."),
+            410: _FILE_URL_GONE,
             411: OpenApiResponse(ErrorEnvelopeSerializer, description="Content-Length missing."),
         },
     )
@@ -343,14 +358,19 @@ class LocalFileView(AuditedViewMixin, APIView):
     @extend_schema(
         operation_id="document_files_download",
         auth=[],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            403: _FILE_URL_REFUSED,
+            404: OpenApiResponse(
+                ErrorEnvelopeSerializer, description="The file is not in storage."
+            ),
+            410: _FILE_URL_GONE,
+        },
     )
     def get(self, request: Request, token: str) -> FileResponse:
         storage = _local_storage()
         grant = self._grant(storage.download_grant, token)
-        handle = storage.open(grant.object_name)
-        if handle is None:
-            raise exceptions.NotFound("The file is not in storage.")
+        handle = document_open_local_download(grant=grant)
         response = FileResponse(
             handle, as_attachment=True, filename=grant.filename, content_type=grant.content_type
         )

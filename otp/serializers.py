@@ -2,6 +2,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from accounts.validators import PASSWORD_MAX_LENGTH
 from otp.models import Purpose
 
 
@@ -30,7 +31,7 @@ class OTPVerifySerializer(serializers.Serializer):
         required=False,
         write_only=True,
         trim_whitespace=False,
-        max_length=128,
+        max_length=PASSWORD_MAX_LENGTH,
         style={"input_type": "password"},
         help_text="Required for `password_reset`; Django's password validators apply.",
     )

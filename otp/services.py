@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from rest_framework import exceptions, status
-from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from accounts.lockout import lockout_clear
 from accounts.models import User
+from accounts.services import user_set_password
 from otp import delivery
 from otp.models import OTPAddressLimit, OTPCode, Purpose
 from pms.exceptions import ApplicationError
@@ -204,33 +204,20 @@ def _check_code(*, email: str, purpose: str, code: str, now: datetime) -> tuple[
     return user, otp
 
 
-def _revoke_refresh_tokens(user: User) -> int:
-    live = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
-    revoked = BlacklistedToken.objects.bulk_create(
-        [BlacklistedToken(token=token) for token in live], ignore_conflicts=True
-    )
-    return len(revoked)
-
-
 def otp_verify(*, email: str, purpose: str, code: str, new_password: str | None = None) -> User:
     """Check and consume a code, then apply its purpose; returns the user.
 
     - login: nothing more (the caller issues the JWT pair);
     - verify_email: marks the email verified;
-    - password_reset: validates and sets `new_password` and revokes every refresh token of the
-      user. A weak password answers a validation error and leaves the code unused (the try it
-      took still counts).
+    - password_reset: sets `new_password` through the password service (which revokes every
+      refresh token of the user) and clears the account's sign-in lockouts. A weak password
+      answers a validation error and leaves the code unused (the try it took still counts).
     """
     if purpose == Purpose.PASSWORD_RESET and new_password is None:
         raise TypeError("a password reset needs new_password")
     now = timezone.now()
     # Outside the transaction below: the try must stay counted when verification fails.
     user, otp = _check_code(email=email, purpose=purpose, code=code, now=now)
-    if new_password is not None and purpose == Purpose.PASSWORD_RESET:
-        try:
-            password_validation.validate_password(new_password, user)
-        except DjangoValidationError as error:
-            raise exceptions.ValidationError({"new_password": list(error.messages)}) from None
     with transaction.atomic():
         if not _consume(otp, now):
             raise _fail("used concurrently", user, purpose)
@@ -238,12 +225,14 @@ def otp_verify(*, email: str, purpose: str, code: str, new_password: str | None 
             user.email_verified = True
             user.save(update_fields=["email_verified"])
         elif new_password is not None and purpose == Purpose.PASSWORD_RESET:
-            user.set_password(new_password)
-            user.save(update_fields=["password"])
-            revoked = _revoke_refresh_tokens(user)
-            logger.info(
-                "password reset by one-time code (user %s, %s tokens revoked)", user.pk, revoked
-            )
+            try:
+                user_set_password(user=user, password=new_password)
+            except DjangoValidationError as error:
+                # Rolls the consumption back: the code stays usable.
+                raise exceptions.ValidationError({"new_password": list(error.messages)}) from None
+            # The code proved the user: the locks a stranger's guesses set no longer apply.
+            lockout_clear(user=user)
+            logger.info("password reset by one-time code (user %s)", user.pk)
     logger.info("one-time code accepted (user %s, purpose %s)", user.pk, purpose)
     return user
 

@@ -143,17 +143,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.MaximumLengthValidator"},
 ]
 
-# Per-account lockout after repeated failed logins (django-axes, state in the database so every
-# app instance sees it).
+# Sign-in lockouts (accounts/lockout.py), in the database so every app instance sees them.
+# Short lock: this many failed password sign-ins for one username from one client address lock
+# that pair (not the user elsewhere) for AXES_COOLOFF_MINUTES (django-axes).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# Lockout is per account by design; per-IP abuse is handled by the "auth" throttle below.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The client address as DRF's throttles and the audit trail see it (NUM_PROXIES), never a
+# header the client picks.
+AXES_CLIENT_IP_CALLABLE = "audit.services._client_ip"
+# Keeps the account lock next to axes' own.
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
+# An attempt refused by a lock tests no password: it neither counts nor extends the lock.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# Account lock: this many consecutive failures from any address lock the account everywhere
+# until an OTP password reset (NIST SP 800-63B allows at most 100).
+ACCOUNT_LOCKOUT_FAILURES = env.int("ACCOUNT_LOCKOUT_FAILURES", default=100)
 
 # Signed-in users are read from the cache, not the database, on every request; a change to a
 # user or their organization drops the entry (accounts/authentication.py). Entries expire after
@@ -168,6 +178,10 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
     "AUTH_HEADER_TYPES": ("Bearer",),
+    # Tokens carry a digest of the password hash (an MD5 of a salted hash: nothing to crack) and
+    # die once it differs, so a password change ends every session it started, even one a
+    # revocation missed (accounts/authentication.py).
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 # --- REST framework ---------------------------------------------------------------------------

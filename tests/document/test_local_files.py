@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import time_machine
+from django.http import FileResponse
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -234,3 +235,38 @@ def test_file_urls_do_not_exist_with_the_gcs_backend(
 
     assert response.status_code == 404
     assert error_code(response) == "not_found"
+
+
+ARCHIVE_URLS = {
+    "document": lambda document: f"/api/document/documents/{document.pk}/",
+    "patient": lambda document: f"/api/patient/patients/{document.patient_id}/",
+}
+
+
+@pytest.mark.parametrize("archived", ARCHIVE_URLS)
+def test_a_download_url_dies_when_its_document_or_patient_is_archived(
+    stored_document: Document, as_clinician: APIClient, archived: str
+) -> None:
+    path = download_path(stored_document)
+    assert Client().get(path).status_code == 200
+
+    assert as_clinician.delete(ARCHIVE_URLS[archived](stored_document)).status_code == 204
+    response = Client().get(path)
+
+    assert response.status_code == 410
+    assert error_code(response) == "document_archived"
+    assert not isinstance(response, FileResponse)
+
+
+@pytest.mark.parametrize("archived", ARCHIVE_URLS)
+def test_an_upload_url_dies_when_its_document_or_patient_is_archived(
+    pending: Document, as_clinician: APIClient, local_storage: LocalStorage, archived: str
+) -> None:
+    path = upload_path(pending)
+
+    assert as_clinician.delete(ARCHIVE_URLS[archived](pending)).status_code == 204
+    response = put(path, b"%PDF" + b"1" * 4092)
+
+    assert response.status_code == 410
+    assert error_code(response) == "document_archived"
+    assert local_storage.stat(pending.object_name) is None
