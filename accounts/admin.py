@@ -20,7 +20,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from social_django import admin as social_admin
 from social_django.models import Association, Nonce, UserSocialAuth
 
-from accounts.models import Organization, User
+from accounts.models import Organization, SignInFailureStreak, User
 from accounts.onboarding import user_sync_admin_access
 from pms.admin import PlatformAdmin, ScopedAdmin, replace_registration
 
@@ -96,6 +96,21 @@ class OrganizationAdmin(PlatformAdmin):
     list_display = ["name", "slug", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(SignInFailureStreak)
+class SignInFailureStreakAdmin(PlatformAdmin):
+    """Accounts on their way to (or in) the account lock; delete a row to lift it."""
+
+    list_display = ["user", "failures", "last_failure_at"]
+    fields = readonly_fields = ("user", "failures", "last_failure_at")
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class OutstandingTokenAdmin(PlatformAdmin, token_admin.OutstandingTokenAdmin):

@@ -25,11 +25,12 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 from social_django.models import Association, Nonce, UserSocialAuth
 
-from accounts.models import Organization, Role, User
+from accounts.models import Organization, Role, SignInFailureStreak, User
 from accounts.onboarding import CLINIC_ADMIN_GROUP, user_sync_admin_access
 from audit.models import AuditEvent
 from document.models import Document
@@ -69,6 +70,7 @@ PATIENT_PAGES = PAGES | {"simple_history", "document_download", "action:archive"
 EXPECTATIONS: dict[str, Expect] = {
     "auth.group": Expect(False, operator=EVERY_PAGE),
     "accounts.organization": Expect(False, operator=EVERY_PAGE),
+    "accounts.signinfailurestreak": Expect(False, operator=PAGES | {"delete"}),
     "token_blacklist.outstandingtoken": Expect(False, operator=PAGES),
     "token_blacklist.blacklistedtoken": Expect(False, operator=PAGES),
     "axes.accessattempt": Expect(False, operator=PAGES | {"delete"}),
@@ -161,9 +163,17 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
     operator = User.objects.create_superuser("root", "root@example.com", "x-very-long-pass-1")
     refresh_a, refresh_b = RefreshToken.for_user(admin_a), RefreshToken.for_user(admin_b)
     RefreshToken.for_user(clinician_a).blacklist()
+    now = timezone.now()
     rows: dict[str, tuple[Any, Any | None]] = {
         "auth.group": (Group.objects.get(name=CLINIC_ADMIN_GROUP), None),
         "accounts.organization": (org_a, org_b),
+        "accounts.signinfailurestreak": (
+            # Of a user who never signs in here (a sign-in ends the streak).
+            SignInFailureStreak.objects.create(
+                user=UserFactory.create(organization=org_a), failures=3, last_failure_at=now
+            ),
+            None,
+        ),
         "token_blacklist.outstandingtoken": (
             OutstandingToken.objects.get(jti=refresh_a["jti"]),
             None,
