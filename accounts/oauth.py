@@ -1,6 +1,6 @@
 """Google sign-in: the one module that talks to Google.
 
-Two kinds of Google token are accepted (DESIGN §7, `POST /api/accounts/oauth-login/`):
+Two kinds of Google token are accepted (`POST /api/accounts/oauth-login/`, docs/architecture.md):
 
 * **ID tokens** are verified here, locally, with google-auth: signature against Google's published
   certificates, `aud` equal to `GOOGLE_OAUTH2_CLIENT_ID`, issuer, expiry and `email_verified`.

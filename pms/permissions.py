@@ -1,5 +1,6 @@
-"""Role checks shared by every app (DESIGN §6). Organization scoping lives in each app's
-selectors; these classes only decide what a role may do inside its own organization."""
+"""Role checks shared by every app (docs/architecture.md, "Roles"). Which clinic's rows a user
+sees is the scoping rule's business (pms/scoping.py); these classes only decide what a role may
+do inside its own organization."""
 
 from collections.abc import Iterable
 from typing import Any

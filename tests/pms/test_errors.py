@@ -1,4 +1,4 @@
-"""Every failure the API answers uses the one envelope of DESIGN §8."""
+"""Every failure the API answers uses the one envelope of docs/architecture.md, "Errors"."""
 
 import json
 
