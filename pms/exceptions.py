@@ -1,4 +1,5 @@
-"""The one error envelope of the API (docs/architecture.md, "Errors") and the domain errors app code raises.
+"""The one error envelope of the API (docs/architecture.md, "Errors") and the domain errors that
+app code raises.
 
 Every 4xx/5xx the API returns looks like::
 

@@ -1,4 +1,5 @@
-"""The access matrix of the API (docs/architecture.md, "Access control"), generated from the URL configuration.
+"""The access matrix of the API (docs/architecture.md, "Access control"), generated from the URL
+configuration.
 
 Every patient, document and audit route × method (walked from the resolver, as the audit coverage
 test does) × actor (anonymous, staff, clinician, admin of the clinic, a clinician of another

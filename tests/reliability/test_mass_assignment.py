@@ -1,8 +1,8 @@
 """Mass assignment: no write endpoint lets a client set a server-owned field.
 
-Two views of the same rule (docs/architecture.md, "Roles"): the OpenAPI schema of every request body lists none of
-the server-owned names, and each write endpoint, sent a valid body plus forged values for all of
-them, stores the server's values.
+Two views of the same rule (docs/architecture.md, "Roles"): the OpenAPI schema of every request
+body lists none of the server-owned names, and each write endpoint, sent a valid body plus forged
+values for all of them, stores the server's values.
 """
 
 from collections.abc import Callable
