@@ -8,13 +8,14 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from pms.exceptions import error_response
+from pms.version import VERSION
 
 logger = logging.getLogger("pms.health")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness: the process answers. Touches nothing else."""
-    return JsonResponse({"status": "ok"})
+    return JsonResponse({"status": "ok", "version": VERSION})
 
 
 def _database_ok() -> bool:

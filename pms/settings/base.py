@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from pms.version import VERSION
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 VAR_DIR = BASE_DIR / "var"
 
@@ -227,7 +229,7 @@ SPECTACULAR_SETTINGS = {
         "`POST /api/auth/token/` and send `Authorization: Bearer <access>`. Every error uses "
         "the envelope `{error: {status_code, code, message, details, timestamp, request_id}}`."
     ),
-    "VERSION": "1.0.0",
+    "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/",
     "COMPONENT_SPLIT_REQUEST": True,

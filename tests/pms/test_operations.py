@@ -4,10 +4,13 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connections
+
+from pms.version import VERSION
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -17,7 +20,16 @@ def test_healthz_answers_without_touching_the_database(api_client):
     response = api_client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "version": VERSION}
+
+
+def test_the_version_is_written_once_and_shown_by_the_schema_and_healthz(api_client):
+    pyproject = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())
+    schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert pyproject["project"]["version"] == VERSION
+    assert schema.json()["info"]["version"] == VERSION
+    assert f"## [{VERSION}]" in (BASE_DIR / "CHANGELOG.md").read_text()
 
 
 def test_readyz_checks_database_and_cache(api_client, db):
