@@ -26,6 +26,7 @@ class AuditEventViewSet(AuditedViewMixin, mixins.ListModelMixin, viewsets.Generi
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilter
     audit_resource = "audit"
+    patient_data = True
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return audit_event_list(user=self.request.user)
@@ -35,6 +36,7 @@ class UnknownPathView(AuditedViewMixin, APIView):
     """Any unknown path under a patient-data prefix: a 404 (401 when anonymous), on record."""
 
     schema = None  # not an operation of the API
+    patient_data = True
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.audit_resource = kwargs["resource"]

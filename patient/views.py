@@ -93,6 +93,7 @@ class PatientViewSet(
     """Patients of the caller's organization. DELETE archives; nothing is hard-deleted."""
 
     audit_resource = "patient"
+    patient_data = True
     audit_patient_key = "id"
 
     permission_classes = [IsAuthenticated, HasActionRole]

@@ -56,7 +56,7 @@ def test_the_walk_finds_the_known_endpoints():
     assert len(ENDPOINTS) >= 20
 
 
-def _url(pattern: URLPattern, route: str, patient_id: int, document_id: int) -> str:
+def endpoint_url(pattern: URLPattern, route: str, patient_id: int, document_id: int) -> str:
     kwargs: dict[str, Any] = {}
     for name in pattern.pattern.regex.groupindex:
         if name == "pk":
@@ -76,7 +76,7 @@ def test_every_endpoint_records_exactly_one_event(
 ):
     patient = PatientFactory.create(organization=organization)
     document = DocumentFactory.create(patient=patient)
-    url = _url(pattern, route, patient.pk, document.pk)
+    url = endpoint_url(pattern, route, patient.pk, document.pk)
     before = AuditEvent.objects.count()
 
     response = client_for(org_admin).generic(
