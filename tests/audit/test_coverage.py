@@ -194,3 +194,26 @@ def test_an_unknown_path_under_patient_data_is_a_recorded_404(client_for, clinic
     assert response.status_code == 404
     event = AuditEvent.objects.get()
     assert (event.outcome, event.path, event.actor) == ("denied", path, clinician)
+
+
+@pytest.mark.parametrize(
+    ("route", "pattern", "method"),
+    ENDPOINTS,
+    ids=[f"{method.upper()} {route}" for route, _, method in ENDPOINTS],
+)
+@pytest.mark.parametrize("actor", ["org_admin", "foreign_clinician", None])
+def test_every_patient_data_answer_is_no_store(
+    request, client_for, api_client, organization, route, pattern, method, actor
+):
+    patient = PatientFactory.create(organization=organization)
+    document = DocumentFactory.create(patient=patient, is_uploaded=True)
+    client = client_for(request.getfixturevalue(actor)) if actor else api_client
+
+    response = client.generic(
+        method.upper(),
+        endpoint_url(pattern, route, patient.pk, document.pk),
+        json.dumps({}),
+        content_type="application/json",
+    )
+
+    assert response["Cache-Control"] == "no-store", response.status_code
