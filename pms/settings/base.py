@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "pms.middleware.RequestIDMiddleware",
     "pms.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "pms.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -87,7 +88,8 @@ WSGI_APPLICATION = "pms.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project templates: the ReDoc page without inline script (pms/urls.py).
+        "DIRS": [BASE_DIR / "pms" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
