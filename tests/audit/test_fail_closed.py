@@ -8,12 +8,16 @@ makes the database refuse every new audit row.
 
 import json
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from audit.models import AuditEvent
 from document.models import Document
+from document.services import document_sign_download
+from document.storage import get_local_storage
 from patient.models import Patient
 from tests.audit.test_coverage import ENDPOINTS, endpoint_url
 from tests.factories import TEST_PASSWORD, DocumentFactory, PatientFactory
@@ -223,6 +227,24 @@ def test_a_download_url_whose_event_cannot_be_written_is_not_given(
 
     assert_audit_unavailable(response)
     assert b"download_url" not in response.content
+
+
+def test_a_file_download_whose_event_cannot_be_written_sends_no_byte(
+    clinician, patient, settings, tmp_path, audit_refuses_rows
+):
+    settings.STORAGE_BACKEND = "local"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    body = b"%PDF-1.7 ottilie's scan"
+    document = DocumentFactory.create(patient=patient, uploaded=True, size_bytes=len(body))
+    get_local_storage().write(
+        document.object_name, [body], content_type=document.content_type, max_bytes=len(body)
+    )
+    signed = document_sign_download(document=document)
+
+    response = Client().get(urlsplit(signed.url).path)
+
+    assert_audit_unavailable(response)
+    assert body not in response.content
 
 
 def test_a_write_whose_event_cannot_be_written_is_not_kept(
