@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "pms.middleware.RequestIDMiddleware",
     "pms.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "pms.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -90,7 +91,8 @@ WSGI_APPLICATION = "pms.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project templates: the ReDoc page without inline script (pms/urls.py).
+        "DIRS": [BASE_DIR / "pms" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -187,13 +189,16 @@ SIMPLE_JWT = {
 }
 
 # --- REST framework ---------------------------------------------------------------------------
+# Number of trusted proxies in front of the app; 0 means REMOTE_ADDR is the client and no
+# X-Forwarded-* header is believed.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "pms.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -215,8 +220,7 @@ REST_FRAMEWORK = {
         # Token obtain, refresh, OAuth login and OTP: per client IP.
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
     },
-    # Number of trusted proxies in front of the app; 0 means REMOTE_ADDR is the client.
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "pms.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "pms.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -262,8 +266,10 @@ CORS_ALLOW_HEADERS = [
 ]
 
 # --- Security ---------------------------------------------------------------------------------
-# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto header.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto header; with no proxy, any client
+# could send it and pass for HTTPS.
+if NUM_PROXIES >= 1:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancer probes speak plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
