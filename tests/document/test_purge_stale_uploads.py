@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from document.models import Document
 from document.storage import LocalStorage
+from document.tasks import purge_stale_uploads
 from patient.models import Patient
 from tests.factories import DocumentFactory
 
@@ -90,3 +91,30 @@ def test_a_zero_age_is_refused(documents: dict[str, Document]) -> None:
         run("--older-than-hours", "0")
 
     assert len(remaining()) == 4
+
+
+@pytest.mark.parametrize(
+    "purge",
+    [
+        pytest.param(run, id="the command"),
+        pytest.param(lambda: purge_stale_uploads.delay().get(), id="the beat task"),
+    ],
+)
+def test_the_beat_task_purges_what_the_command_purges(
+    purge: Any,
+    documents: dict[str, Document],
+    local_storage: LocalStorage,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.DOCUMENT_PENDING_MAX_AGE_HOURS = 26
+
+    with django_capture_on_commit_callbacks(execute=True):
+        purge()
+
+    assert remaining() == {
+        documents["stale_without_file"].pk,
+        documents["recent"].pk,
+        documents["old_uploaded"].pk,
+    }
+    assert local_storage.stat(documents["stale"].object_name) is None
