@@ -122,7 +122,13 @@ def _forget_request_id(task: Any = None, **kwargs: Any) -> None:
 
 @signals.setup_logging.connect
 def _use_django_logging(**kwargs: Any) -> None:
-    """Workers and beat log like the web processes (format with the request id, LOG_LEVEL)."""
+    """Workers and beat log like the web processes (format with the request id, LOG_LEVEL).
+
+    Connected at all, this keeps Celery from replacing the root logger's handlers. Logging that
+    is set up already (by `django.setup()`, or a test runner around a test worker) stays as is.
+    """
+    if logging.getLogger().handlers:
+        return
     from django.conf import settings
 
     dictConfig(settings.LOGGING)

@@ -211,7 +211,7 @@ def test_a_pool_process_killed_mid_task_is_run_again_once_by_its_worker(
     with smtp_server(inbox) as port, queued_tasks():
         worker = WorkerProcess(EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(port))
         try:
-            otp_request(email=clinician.email, purpose="login")
+            APIClient().post(GENERATE_URL, {"email": clinician.email}, HTTP_X_REQUEST_ID="req-k1")
             wait_for(lambda: inbox.stalled, timeout=30, what="the pool process to be mid-send")
             [pool_process] = worker.pool_processes()
             os.kill(pool_process, signal.SIGKILL)
@@ -224,6 +224,8 @@ def test_a_pool_process_killed_mid_task_is_run_again_once_by_its_worker(
     assert len(inbox.messages) == 1, log
     assert OTPDelivery.objects.get().attempts == 2
     assert verify(clinician.email, code_in(body_of(message))).status_code == 200
+    # The worker process logs in the app's format, with the enqueuing request's id.
+    assert f"otp [req-k1] one-time code issued (user {clinician.pk}, purpose login)" in log
 
 
 def test_known_and_unknown_addresses_answer_in_the_same_time_even_with_a_slow_mail_server(

@@ -87,6 +87,16 @@ def test_without_a_broker_tasks_run_eagerly_and_with_redis_they_go_to_it() -> No
     ) == ["False", "redis://broker:6379/1", "redis://broker:6379/1"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_eagerly_a_task_runs_inside_the_request_right_after_its_commit(clinician) -> None:
+    # The embedded default (no broker), on whatever database the run uses, SQLite included.
+    response = APIClient().post("/api/otp/generate/", {"email": clinician.email})
+
+    assert response.status_code == 202
+    assert mail.outbox[0].to == [clinician.email]  # sent before the answer left
+    assert OTPDelivery.objects.get().sent_at is not None
+
+
 def test_neither_worker_nor_beat_starts_without_a_broker() -> None:
     with pytest.raises(SystemExit, match="No broker is configured"):
         _refuse_without_broker()
