@@ -172,7 +172,7 @@ class DeliveryOutcome(StrEnum):
 
 
 def otp_deliver(*, delivery_id: int) -> DeliveryOutcome:
-    """Issue and email the code of one request, at most once however often this runs.
+    """Issue and email the code of one request; once it was sent, running again sends nothing.
 
     Raises DeliveryUnavailable (the task retries with a fresh code: an unsent one is never
     used) or DeliveryRejected. The one window left: the mail server accepted the message and

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import connection
 
 from pms.celery import app
+from tests.reliability.servers import running_database_url
 
 BASE_DIR = Path(__file__).resolve().parents[1]
 
@@ -53,13 +54,14 @@ def purge_queue() -> None:
 def queued_tasks() -> Iterator[None]:
     """Tasks go to the broker (as in production) instead of running in the test's process."""
     require_broker()
+    eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
     purge_queue()
     try:
         yield
     finally:
         purge_queue()
-        app.conf.task_always_eager = True
+        app.conf.task_always_eager = eager
 
 
 @contextmanager
@@ -82,11 +84,6 @@ def wait_for(condition: Callable[[], Any], *, timeout: float = 15, what: str = "
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 class WorkerProcess:
@@ -117,7 +114,7 @@ class WorkerProcess:
             env={
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": "pms.settings.base",
-                "DATABASE_URL": _database_url(),
+                "DATABASE_URL": running_database_url(),
                 "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
                 "CELERY_RESULT_BACKEND": settings.CELERY_RESULT_BACKEND,
                 "SECRET_KEY": settings.SECRET_KEY,
