@@ -16,16 +16,19 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from audit.models import Source
 from audit.services import AuditUnavailable, audit_record
+from pms.celery import app as celery_app
 from pms.exceptions import error_response
+from pms.models import FailedTask
 
 # The organization is implied for a clinic admin; a column or filter of it would list clinics.
 _CLINIC_IMPLIED = "organization"
@@ -269,3 +272,44 @@ class AuditedAdmin(ScopedAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             request._audit_created = obj  # type: ignore[attr-defined]
+
+
+@admin.register(FailedTask)
+class FailedTaskAdmin(PlatformAdmin):
+    """Background tasks that gave up, for platform operators (superusers) only.
+
+    A record is read-only. "Run again" enqueues the task with its recorded arguments (tasks are
+    idempotent) and removes the record; deleting a record marks it as dealt with.
+    """
+
+    list_display = ["failed_at", "task_name", "error_type", "retries", "args", "request_id"]
+    list_filter = ["task_name", "failed_at"]
+    search_fields = ["task_name", "task_id", "request_id"]
+    date_hierarchy = "failed_at"
+    fields = readonly_fields = (
+        "task_name",
+        "task_id",
+        "args",
+        "kwargs",
+        "retries",
+        "error_type",
+        "error_message",
+        "request_id",
+        "failed_at",
+    )
+    actions = ["run_again"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: FailedTask | None = None) -> bool:
+        return False
+
+    @admin.action(description="Run the selected tasks again", permissions=["delete"])
+    def run_again(self, request: HttpRequest, queryset: QuerySet[FailedTask]) -> None:
+        failed = list(queryset)
+        for task in failed:
+            again = celery_app.signature(task.task_name, args=task.args, kwargs=task.kwargs)
+            transaction.on_commit(again.apply_async)
+        queryset.filter(pk__in=[task.pk for task in failed]).delete()
+        self.message_user(request, f"{len(failed)} task(s) enqueued again.", messages.SUCCESS)

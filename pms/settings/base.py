@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from pms.version import VERSION
@@ -60,6 +61,8 @@ INSTALLED_APPS = [
     "axes",
     "simple_history",
     "social_django",
+    # Platform records of the project itself (failed background tasks).
+    "pms",
     "accounts",
     "patient",
     "document",
@@ -133,6 +136,41 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Background work (Celery, pms/celery.py) --------------------------------------------------
+# The broker and the result store; both default to REDIS_URL. Give the broker a Redis database of
+# its own in production, apart from the cache's.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
+# Without a broker (the embedded default) a task runs in the process that enqueues it, right
+# after the transaction commits: `make run` needs no worker.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task whose worker died unannounced goes to another worker after this many seconds. It must
+# exceed the longest task (time limit 150 s) plus its longest retry wait (64 s), or a slow task is
+# handed out twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=600),
+    "socket_connect_timeout": 2,
+}
+# With late acknowledgement, a worker takes one task at a time, so a busy worker holds no queue.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Maintenance, run by `celery -A pms beat` (exactly one beat process per deployment).
+CELERY_BEAT_SCHEDULE = {
+    "purge-stale-uploads": {
+        "task": "document.purge_stale_uploads",
+        "schedule": crontab(minute=20),
+    },
+    "cleanup-otp": {
+        "task": "otp.cleanup",
+        "schedule": crontab(minute=40),
+    },
+}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -155,6 +155,8 @@ def test_check_deploy_is_clean_with_production_settings():
         DEBUG="false",
         SECRET_KEY="x" * 20 + "production-secret-key-for-the-deploy-check-0123456789",
         ALLOWED_HOSTS="pms.example.org",
+        # Production runs tasks on workers; without a broker the check warns (pms.W001).
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/1",
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
