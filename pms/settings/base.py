@@ -32,12 +32,12 @@ def _secret_key() -> str:
         return key
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # Development only: a random key kept in var/ so JWTs survive a restart of `make run`.
-    VAR_DIR.mkdir(exist_ok=True)
+    # Development only: `make run` keeps a random key in var/ so JWTs survive its restarts;
+    # without one, each process makes its own (importing the settings writes nothing).
     key_file = VAR_DIR / "dev_secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(64))
-    return key_file.read_text().strip()
+    if key_file.exists():
+        return key_file.read_text().strip()
+    return secrets.token_urlsafe(64)
 
 
 SECRET_KEY = _secret_key()
@@ -108,7 +108,6 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 # Keep connections open between requests and check them before reuse, so a database restart
 # costs one failed request per connection at most, never a stuck worker.
@@ -432,8 +431,6 @@ STORAGES = {
 }
 # Serve static files straight from the apps (no collectstatic needed) when DEBUG is on.
 WHITENOISE_USE_FINDERS = DEBUG
-if DEBUG:
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {
