@@ -182,3 +182,15 @@ def test_importing_the_settings_writes_nothing(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before
+
+
+def test_env_example_lists_exactly_the_variables_the_settings_read():
+    read = set(
+        re.findall(
+            r'env\.\w+\(\s*"([A-Z][A-Z0-9_]*)"', (BASE_DIR / "pms/settings/base.py").read_text()
+        )
+    )
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (BASE_DIR / ".env.example").read_text(), re.M))
+
+    assert sorted(read - listed) == []
+    assert sorted(listed - read) == []
