@@ -101,6 +101,9 @@ def audit_partitions_ensure(
     months = [add_months(this_month, count) for count in range(months_ahead + 1)]
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'")
+        # One run at a time (beat and a manual command, say): a second run then finds the
+        # partitions made, instead of racing to create the same ones.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [PARENT])
         caught = _months_in_default(cursor)
         if not caught:
             return create_month_partitions(cursor, months)

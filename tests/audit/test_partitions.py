@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import DatabaseError
 from django.utils import timezone
 
@@ -57,6 +58,12 @@ def partitions() -> set[str]:
             [PARENT],
         )
         return {name for (name,) in cursor.fetchall()}
+
+
+def relation_kind(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", [name])
+        return str(cursor.fetchone()[0])
 
 
 def this_month() -> date:
@@ -180,13 +187,49 @@ def test_the_command_creates_what_is_missing_and_then_nothing():
 
 
 @pytest.mark.django_db
-def test_on_sqlite_the_table_stays_one_table_and_the_task_does_nothing():
+def test_on_sqlite_there_is_nothing_to_partition():
     if connection.vendor != "sqlite":
         pytest.skip("SQLite only")
+    output = StringIO()
 
     assert ensure_partitions.delay().get() == []
-    assert AuditEvent.objects.count() == 0
-    assert PARENT in connection.introspection.table_names()
+    call_command("ensure_audit_partitions", stdout=output)
+    assert output.getvalue() == (
+        "The audit table is partitioned on PostgreSQL only: nothing to do.\n"
+    )
+
+
+@postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_existing_events_into_their_months_and_back_keeping_their_ids():
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes("audit")
+    executor.migrate([("audit", "0003_source")])
+    try:
+        assert relation_kind(PARENT) == "r"
+        old_ids = [event_at(datetime(2025, 3, 10, tzinfo=UTC)), event_at(timezone.now())]
+
+        MigrationExecutor(connection).migrate(latest)
+
+        assert relation_kind(PARENT) == "p"
+        assert partition_of(old_ids[0]) == "audit_auditevent_y2025m03"
+        assert partition_of(old_ids[1]) == partition_name(this_month())
+        assert {
+            partition_name(add_months(this_month(), 1)),
+            partition_name(add_months(this_month(), 2)),
+            DEFAULT_PARTITION,
+        } <= partitions()
+        new_id = event_at(timezone.now())
+        assert new_id > max(old_ids)
+
+        MigrationExecutor(connection).migrate([("audit", "0003_source")])
+
+        assert relation_kind(PARENT) == "r"
+        assert sorted(AuditEvent.objects.values_list("id", flat=True)) == [*old_ids, new_id]
+        assert event_at(timezone.now()) > new_id
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+    assert relation_kind(PARENT) == "p"
 
 
 @pytest.fixture
