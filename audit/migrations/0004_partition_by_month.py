@@ -4,13 +4,13 @@ old months can then be detached and archived whole, and queries by date read onl
 
 The table is rebuilt under an exclusive lock in one transaction: the partitioned table is
 created beside the old one, with a partition for every month that has rows, this month and the
-next ones, and a DEFAULT partition; the rows are copied; the old table is dropped. Then the
-primary key, the indexes and the append-only trigger are defined on the parent, which gives each
-partition (present and future) its own.
+next ones, and a DEFAULT partition; the rows are copied (requests wait meanwhile, some 15 s per
+million rows); the old table is dropped. Then the primary key, the indexes and the append-only
+trigger are defined on the parent, which gives each partition (present and future) its own.
 
 A primary key of a partitioned table must contain the partition key, so it is (id, occurred_at).
 Django still treats `id` alone as the primary key; it stays unique because only the sequence
-gives ids (the INSERT of audit/services.py never writes one, and UPDATE is refused). PostgreSQL
+gives ids (nothing in the project writes one, and UPDATE is refused). PostgreSQL
 15 has no identity column on a partitioned table, so `id` defaults to a plain sequence, owned by
 the column (as a serial's is, so Django's sequence resets find it), that continues from the old
 identity sequence: no id is ever given twice.
