@@ -10,10 +10,10 @@ trigger are defined on the parent, which gives each partition (present and futur
 
 A primary key of a partitioned table must contain the partition key, so it is (id, occurred_at).
 Django still treats `id` alone as the primary key; it stays unique because only the sequence
-gives ids (nothing in the project writes one, and UPDATE is refused). PostgreSQL
-15 has no identity column on a partitioned table, so `id` defaults to a plain sequence, owned by
-the column (as a serial's is, so Django's sequence resets find it), that continues from the old
-identity sequence: no id is ever given twice.
+gives ids (nothing in the project writes one, and UPDATE is refused). PostgreSQL 15 has no
+identity column on a partitioned table, so `id` defaults to a plain sequence, owned by the column
+(as a serial's is, so Django's sequence resets find it), that continues from the old identity
+sequence: no id is ever given twice.
 """
 
 from django.db import migrations
