@@ -169,6 +169,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "otp.cleanup",
         "schedule": crontab(minute=40),
     },
+    # Hourly: a no-op while the partitions exist, and events the DEFAULT partition starts
+    # catching (audit/partitions.py) move to their month within the hour.
+    "ensure-audit-partitions": {
+        "task": "audit.ensure_partitions",
+        "schedule": crontab(minute=50),
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------------

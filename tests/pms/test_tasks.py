@@ -24,7 +24,7 @@ from tests.workers import require_broker
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PROJECT_APPS = ("accounts", "patient", "document", "otp", "audit", "pms")
-MAINTENANCE_TASKS = {"document.purge_stale_uploads", "otp.cleanup"}
+MAINTENANCE_TASKS = {"document.purge_stale_uploads", "otp.cleanup", "audit.ensure_partitions"}
 CHANGELIST = "/admin/pms/failedtask/"
 
 
