@@ -474,7 +474,7 @@ LOGGING = {
     },
 }
 
-# --- Metrics (pms/metrics.py) -----------------------------------------------------------------
+# --- Metrics and error reporting (pms/metrics.py, pms/sentry.py) ------------------------------
 # /metrics answers a scraper that sends `Authorization: Bearer <METRICS_TOKEN>` and/or comes
 # from one of METRICS_ALLOWED_NETWORKS (CIDRs); every one set must hold. Neither set: 404.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -482,3 +482,13 @@ METRICS_ALLOWED_NETWORKS = [
     ipaddress.ip_network(network, strict=False)
     for network in env.list("METRICS_ALLOWED_NETWORKS", default=[])
 ]
+# Errors go to Sentry when set, stripped of PHI.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from pms.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        release=VERSION,
+    )
