@@ -140,7 +140,8 @@ signals.task_retry.connect(_count_retry, weak=False)
 
 def registry() -> CollectorRegistry:
     """What `/metrics` shows: this process, or every process of `PROMETHEUS_MULTIPROC_DIR`."""
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    # prometheus-client itself treats an empty value (a copied .env.example) as unset.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         collected = CollectorRegistry()
         multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
         return collected
