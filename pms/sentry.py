@@ -58,7 +58,8 @@ CREDENTIAL_NAMES = frozenset(
         "secret",
     }
 )
-_SCRUBBED_KEYS = PHI_FIELD_NAMES | CREDENTIAL_NAMES
+# Django's loggers pass the request as an extra (its repr holds the query string).
+_SCRUBBED_KEYS = PHI_FIELD_NAMES | CREDENTIAL_NAMES | {"request"}
 # Request headers that say nothing about a person.
 _KEPT_HEADERS = frozenset({"content-type", "content-length", "x-request-id", "host"})
 

@@ -175,7 +175,11 @@ def test_before_send_strips_every_place_phi_can_hide() -> None:
         "threads": {"values": [{"stacktrace": {"frames": [{"vars": {"name": PHI["notes"]}}]}}]},
         "logentry": {"message": "could not file %s", "params": [PHI["full_name"]]},
         "breadcrumbs": {"values": [{"category": "query", "data": {"db.params": [PHI["email"]]}}]},
-        "extra": {"patient": {"full_name": PHI["full_name"], "id": 7}, "token": BEARER},
+        "extra": {
+            "patient": {"full_name": PHI["full_name"], "id": 7},
+            "token": BEARER,
+            "request": "<WSGIRequest: GET '/api/patient/patients/?search=Quartermaine'>",
+        },
         "contexts": {"form": {"notes": PHI["notes"]}},
     }
 
@@ -186,7 +190,11 @@ def test_before_send_strips_every_place_phi_can_hide() -> None:
     assert scrubbed["request"]["headers"] == {"Content-Type": "application/json"}
     assert scrubbed["request"]["url"] == "https://pms.example/api/patient/patients/"
     assert scrubbed["exception"]["values"][0]["type"] == "IntegrityError"
-    assert scrubbed["extra"] == {"patient": {"full_name": FILTERED, "id": 7}, "token": FILTERED}
+    assert scrubbed["extra"] == {
+        "patient": {"full_name": FILTERED, "id": 7},
+        "token": FILTERED,
+        "request": FILTERED,
+    }
     assert scrubbed["logentry"]["formatted"] == "could not file %s"
 
 

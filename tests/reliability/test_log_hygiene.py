@@ -262,3 +262,18 @@ def test_one_json_access_line_per_request_carries_its_request_id(
     assert line["route"] == "api/patient/patients/$"
     assert "Quartermaine" not in json_log.getvalue()
     assert {"time", "level", "message"} <= set(line)
+
+
+def test_the_request_djangos_loggers_pass_along_is_left_out_of_json_lines(
+    json_log: io.StringIO, rf: Any
+) -> None:
+    request = rf.get("/api/patient/patients/", {"search": "Quartermaine"})
+
+    logging.getLogger("django.request").error("Internal Server Error: %s", request.path, extra={
+        "status_code": 500, "request": request,
+    })  # fmt: skip
+
+    [line] = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    assert line["message"] == "Internal Server Error: /api/patient/patients/"
+    assert "Quartermaine" not in json_log.getvalue()
+    assert "request" not in line
