@@ -1,5 +1,8 @@
 """`/metrics` (pms/health.py, pms/metrics.py): who may scrape it, and what it counts."""
 
+import os
+import subprocess
+import sys
 from ipaddress import ip_network
 from typing import Any
 
@@ -11,6 +14,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEvent
 from pms.celery import app
 from tests.factories import PatientFactory
+from tests.reliability.servers import BASE_DIR
 
 TOKEN = "scrape-token-for-tests"  # noqa: S105
 PATIENT_DETAIL_ROUTE = "api/patient/patients/(?P<pk>[^/.]+)/$"
@@ -170,3 +174,24 @@ def test_the_endpoint_is_neither_audited_nor_in_the_schema(api_client, db, scrap
     assert not AuditEvent.objects.exists()
     schema = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert not [path for path in schema["paths"] if "metrics" in path]
+
+
+def test_with_a_multiprocess_directory_it_sums_what_other_processes_counted(
+    scrape, monkeypatch, tmp_path
+) -> None:
+    count_in_another_process = (
+        "from pms.metrics import TASKS; TASKS.labels('tests.elsewhere', 'success').inc()"
+    )
+    for _ in range(2):  # two processes, as two gunicorn workers or two pool processes
+        subprocess.run(  # noqa: S603 - fixed argv
+            [sys.executable, "-c", count_in_another_process],
+            cwd=BASE_DIR,
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+            check=True,
+        )
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+
+    samples = scrape()
+
+    labels = {"task": "tests.elsewhere", "outcome": "success"}
+    assert value(samples, "pms_celery_tasks_total", **labels) == 2
