@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent
-from pms.celery import app
+from pms.celery import TransientError, app
 from tests.factories import PatientFactory
 from tests.reliability.servers import BASE_DIR
 
@@ -154,18 +154,28 @@ def fails() -> None:
     raise ValueError("not worth retrying")
 
 
+@app.task(name="tests.metrics_transient", max_retries=2)
+def keeps_failing_transiently() -> None:
+    raise TransientError("the mail server is away")
+
+
 def test_task_outcomes_are_counted(db, scrape) -> None:
     before = scrape()
 
     succeeds.delay()
     fails.delay()
+    keeps_failing_transiently.delay()
     after = scrape()
 
-    name = "pms_celery_tasks_total"
-    ok = {"task": "tests.metrics_ok", "outcome": "success"}
-    failed = {"task": "tests.metrics_fails", "outcome": "failure"}
-    assert value(after, name, **ok) == value(before, name, **ok) + 1
-    assert value(after, name, **failed) == value(before, name, **failed) + 1
+    def grew(task: str, outcome: str) -> float:
+        labels = {"task": task, "outcome": outcome}
+        name = "pms_celery_tasks_total"
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("tests.metrics_ok", "success") == 1
+    assert grew("tests.metrics_fails", "failure") == 1
+    assert grew("tests.metrics_transient", "retry") == 2  # then it gives up
+    assert grew("tests.metrics_transient", "failure") == 1
 
 
 def test_the_endpoint_is_neither_audited_nor_in_the_schema(api_client, db, scrape) -> None:
