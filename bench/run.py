@@ -416,22 +416,17 @@ def gunicorn(options: Options, log_path: Path) -> Iterator[int]:
         "--error-logfile", str(log_path),
     ]  # fmt: skip
     log(f"gunicorn on {HOST}:{port}: {options.workers} workers x {options.threads} threads")
-    # The app's own log (an access line per request) goes beside gunicorn's, as in production:
-    # written, so its cost is measured, but not onto the console of the run.
-    with (log_path.parent / "app.log").open("ab") as app_log:
-        process = subprocess.Popen(
-            command, cwd=BASE_DIR, env=env, start_new_session=True, stderr=app_log
-        )
+    process = subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)
+    try:
+        wait_until_ready(port, process)
+        yield port
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
         try:
-            wait_until_ready(port, process)
-            yield port
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def wait_until_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
