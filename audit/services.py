@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import connections, router
+from django.db import InterfaceError, OperationalError, connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 from django.utils import timezone
@@ -34,6 +34,13 @@ class AuditUnavailable(ServiceUnavailable):
         "The request could not be recorded in the audit trail, so it was not carried out. "
         "Try again shortly."
     )
+
+
+class DatabaseUnavailable(AuditUnavailable):
+    """The event could not be written because the database is unreachable."""
+
+    default_code = ServiceUnavailable.default_code
+    default_detail = ServiceUnavailable.default_detail
 
 
 _DENIED_STATUSES = {401, 403, 404, 429}
@@ -161,4 +168,7 @@ def audit_record(
     except Exception as exc:
         logger.exception("could not record audit event %s", clean_text(action))
         if fail_closed:
-            raise AuditUnavailable() from exc
+            # A database that went away between the read and its event is an outage, and says
+            # so like any other request during one.
+            unreachable = isinstance(exc, (OperationalError, InterfaceError))
+            raise (DatabaseUnavailable() if unreachable else AuditUnavailable()) from exc

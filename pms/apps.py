@@ -8,7 +8,10 @@ class PmsConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
-        from pms import checks  # noqa: F401 - registers the system checks
+        from pms import (
+            checks,  # noqa: F401 - registers the system checks
+            metrics,  # noqa: F401 - times queries, counts tasks
+        )
         from pms.celery import app
 
         # Every process knows every task by name (the admin runs failed ones again by name).

@@ -1,14 +1,21 @@
-"""Probes for load balancers and orchestrators."""
+"""Probes for load balancers and orchestrators, and the metrics scrape."""
 
+import hmac
+import ipaddress
 import logging
 import uuid
+from ipaddress import IPv4Network, IPv6Network
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from audit.services import _client_ip
 from pms.celery import app as celery_app
 from pms.exceptions import error_response
+from pms.metrics import registry
 from pms.version import VERSION
 
 logger = logging.getLogger("pms.health")
@@ -61,3 +68,34 @@ def readyz(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"status": "ready", "checks": checks})
     failed = {name: ["unavailable"] for name, ok in checks.items() if not ok}
     return error_response(503, "service_unavailable", "Not ready.", failed)
+
+
+def _scrape_allowed(request: HttpRequest) -> bool:
+    """Every condition configured must hold; with none configured, nobody may scrape."""
+    token: str = settings.METRICS_TOKEN
+    networks: list[IPv4Network | IPv6Network] = settings.METRICS_ALLOWED_NETWORKS
+    if not token and not networks:
+        return False
+    if token:
+        sent = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(sent, f"Bearer {token}".encode()):
+            return False
+    if networks:
+        address = _client_ip(request)  # as throttles and the audit trail see it (NUM_PROXIES)
+        if address is None:
+            return False
+        client = ipaddress.ip_address(address)
+        return any(client in network for network in networks)
+    return True
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """`GET /metrics` in Prometheus' text format (pms/metrics.py), for an allowed scraper.
+
+    A refused scrape is a 404, as for a path that does not exist, so the endpoint is not
+    advertised. It holds no PHI, so it is not audited; it is outside /api/, so outside the
+    OpenAPI schema.
+    """
+    if not _scrape_allowed(request):
+        return error_response(404, "not_found", "Not found.")
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)

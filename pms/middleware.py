@@ -1,16 +1,22 @@
-"""Request correlation: every request gets an id, echoed in `X-Request-ID` and in every log line."""
+"""Request correlation (an id echoed in `X-Request-ID` and in every log line), the access log
+and the request metrics, the body-size limit and the Content-Security-Policy."""
 
+import logging
 import re
 import uuid
 from collections.abc import Callable
+from time import perf_counter
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
+from django.utils.functional import SimpleLazyObject, empty
 
 from audit.mixins import OVERSIZED_BODY_LIMIT, AuditedViewMixin
 from pms.context import request_id_var
 from pms.exceptions import error_response
+from pms.metrics import method_of, observe_request, route_of
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client-sent id is echoed only when it is short and plain, so it cannot forge log lines.
@@ -33,6 +39,58 @@ class RequestIDMiddleware:
         finally:
             request_id_var.reset(token)
         response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+access_logger = logging.getLogger("pms.access")
+
+
+def _known_user(request: HttpRequest) -> Any:
+    """The user the request was authenticated as, without loading one nobody asked for.
+
+    DRF puts its (JWT) user on the request; Django's session user is a lazy object that would
+    cost a session and a user query if the log line were the first to look.
+    """
+    user = request.__dict__.get("user")
+    if isinstance(user, SimpleLazyObject) and user._wrapped is empty:
+        return None
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+class AccessLogMiddleware:
+    """One access log line and the request metrics for every request.
+
+    The route is the URL pattern's template, never the raw path (which holds ids), and no query
+    string, body or header is logged: nothing in the line can be PHI. The duration ends when the
+    view returns, so a streamed file download counts its set-up, not its transfer.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        start = perf_counter()
+        response = self.get_response(request)
+        seconds = perf_counter() - start
+        method, route, status = method_of(request), route_of(request), response.status_code
+        observe_request(method, route, status, seconds)
+        user = _known_user(request)
+        duration_ms = round(seconds * 1000, 1)
+        access_logger.info(
+            "%s %s %s %.1f ms",
+            method,
+            route,
+            status,
+            duration_ms,
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                "user_id": user.pk if user else None,
+                "organization_id": getattr(user, "organization_id", None),
+            },
+        )
         return response
 
 

@@ -8,12 +8,13 @@ from drf_spectacular.views import (
 
 from audit.views import UnknownPathView
 from pms.exceptions import api_not_found
-from pms.health import healthz, readyz
+from pms.health import healthz, metrics, readyz
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Both pages load scripts from files only, as their Content-Security-Policy requires
     # (pms/middleware.py): Swagger UI's init script is served by the split view at ?script=.

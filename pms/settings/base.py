@@ -6,6 +6,7 @@ DEBUG=false and the variables listed in .env.example. Every variable NAME may al
 from a file named by NAME_FILE (mounted secrets).
 """
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS
 
 from pms.version import VERSION
 
@@ -72,6 +74,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "pms.middleware.RequestIDMiddleware",
+    # Inside the request id, around everything else: its line and timing cover the whole answer.
+    "pms.middleware.AccessLogMiddleware",
     "pms.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "pms.middleware.ContentSecurityPolicyMiddleware",
@@ -124,7 +128,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            # django-redis, with each operation timed for /metrics (pms/metrics.py).
+            "BACKEND": "pms.metrics.TimedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "pms",
             "OPTIONS": {
@@ -134,7 +139,7 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "pms.metrics.TimedLocMemCache"}}
 
 # --- Background work (Celery, pms/celery.py) --------------------------------------------------
 # The broker and the result store; both default to REDIS_URL. Give the broker a Redis database of
@@ -273,6 +278,8 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI keeps the bearer token in the browser's local storage across reloads.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "persistAuthorization": True},
     "SCHEMA_PATH_PREFIX": r"/api/",
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -420,20 +427,33 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Logging ----------------------------------------------------------------------------------
+# text: one readable line per record; json: one JSON object per line, with the fields of the
+# access line (route, status, duration_ms, user_id, organization_id) as keys.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be text or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "pms.context.RequestIDLogFilter"}},
     "formatters": {
-        "default": {
+        "text": {
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
-        }
+        },
+        "json": {
+            # python-json-logger: these keys, then every `extra` of the record.
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            # Django's loggers pass the request as an extra; its repr holds the query string.
+            "reserved_attrs": [*RESERVED_ATTRS, "request"],
+        },
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "filters": ["request_id"],
-            "formatter": "default",
+            "formatter": LOG_FORMAT,
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -442,3 +462,22 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+
+# --- Metrics and error reporting (pms/metrics.py, pms/sentry.py) ------------------------------
+# /metrics answers a scraper that sends `Authorization: Bearer <METRICS_TOKEN>` and/or comes
+# from one of METRICS_ALLOWED_NETWORKS (CIDRs); every one set must hold. Neither set: 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = [
+    ipaddress.ip_network(network, strict=False)
+    for network in env.list("METRICS_ALLOWED_NETWORKS", default=[])
+]
+# Errors go to Sentry when set, stripped of PHI.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from pms.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        release=VERSION,
+    )

@@ -1,5 +1,6 @@
 """Security headers: which proxy headers are believed, and the pages' Content-Security-Policy."""
 
+import json
 import os
 import re
 import subprocess
@@ -56,3 +57,12 @@ def test_swagger_uis_init_script_is_a_file_of_the_page(client, db):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/javascript")
     assert b"SwaggerUIBundle" in response.content
+
+
+def test_swagger_uis_init_script_keeps_the_authorization_across_reloads(client, db):
+    script = client.get("/api/docs/", {"script": ""}).content.decode()
+
+    [settings_literal] = re.findall(r"const swaggerSettings = (\{.*?\});", script, re.DOTALL)
+    swagger_settings = json.loads(settings_literal)
+    assert swagger_settings["persistAuthorization"] is True
+    assert swagger_settings["deepLinking"] is True

@@ -6,7 +6,7 @@ from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from rest_framework import exceptions
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 
@@ -37,6 +37,14 @@ def echo(request: Request) -> HttpResponse:
     return HttpResponse(str(len(request.data)))
 
 
+@api_view(["POST"])
+@authentication_classes([])  # the forged bearer token of the test must reach the error
+@permission_classes([AllowAny])
+def broken_with_phi(request: Request) -> NoReturn:
+    patient_name = request.data["full_name"]  # type: ignore[call-overload]  # a local: PHI
+    raise RuntimeError(f"cannot file the report of {patient_name}")
+
+
 def plain_django_view(request: HttpRequest) -> NoReturn:
     raise RuntimeError("outside DRF")
 
@@ -46,6 +54,7 @@ urlpatterns = [
     path("api/test/forbidden/", forbidden),
     path("api/test/database-down/", database_down),
     path("api/test/echo/", echo),
+    path("api/test/broken-with-phi/", broken_with_phi),
     path("test/plain/", plain_django_view),
     path("", include("pms.urls")),
 ]

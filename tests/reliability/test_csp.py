@@ -135,3 +135,21 @@ def test_the_admin_signs_in_and_edits_under_the_policy(browser, live_server, ope
     assert policy_violations(browser) == []
     assert not inline_scripts_run(browser)
     assert_only_loopback(requested_urls(browser), live_server.url)
+
+
+def test_swagger_ui_keeps_the_bearer_token_across_a_reload(browser, live_server):
+    browser.get(f"{live_server.url}/api/docs/")
+    wait_for(browser, ".opblock", at_least=20)
+    browser.find_element(By.CSS_SELECTOR, ".auth-wrapper .btn.authorize").click()
+    wait_for(browser, ".dialog-ux input")[0].send_keys("token-typed-by-a-tester")
+    browser.find_element(By.CSS_SELECTOR, ".dialog-ux .btn.modal-btn.auth.authorize").click()
+    browser.find_element(By.CSS_SELECTOR, ".dialog-ux .btn-done").click()
+
+    browser.refresh()
+    wait_for(browser, ".opblock", at_least=20)
+
+    # persistAuthorization: Swagger UI keeps the token in local storage and applies it again.
+    assert wait_for(browser, ".auth-wrapper .btn.authorize.locked")
+    stored = browser.execute_script("return window.localStorage.getItem('authorized');")
+    assert "token-typed-by-a-tester" in stored
+    assert policy_violations(browser) == []

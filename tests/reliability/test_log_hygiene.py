@@ -7,8 +7,10 @@ line, traceback included, and every audit event is searched for each sensitive v
 used.
 """
 
+import io
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +18,13 @@ import pytest
 from django.conf import settings
 from django.core import mail
 from django.forms.models import model_to_dict
+from django.utils.module_loading import import_string
 from rest_framework.test import APIClient
 
 from accounts.models import Organization, Role, User
 from audit.models import AuditEvent
 from otp.services import CODE_LENGTH
+from pms.context import RequestIDLogFilter
 from tests.factories import TEST_PASSWORD, UserFactory
 
 WRONG_PASSWORD = "Wr0ng-Pa55word-Guess"
@@ -196,3 +200,81 @@ def test_no_secret_token_code_or_phi_value_reaches_the_logs_or_the_audit_trail(
     trail = json.dumps(events, default=str)
     leaked_to_trail = [value for value in secrets if value.lower() in trail.lower()]
     assert leaked_to_trail == []
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Every logger at DEBUG, rendered by the JSON formatter of the settings (LOG_FORMAT=json)."""
+    config: dict[str, Any] = dict(settings.LOGGING["formatters"]["json"])  # type: ignore[index]
+    formatter = import_string(config.pop("()"))(**config)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIDLogFilter())
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.setLevel(level)
+    root.removeHandler(handler)
+
+
+def test_json_logs_are_one_object_a_line_with_the_request_id_and_no_secret_or_phi(
+    json_log: io.StringIO,
+    django_capture_on_commit_callbacks: Any,
+    media_root: Path,
+    nurse: User,
+    staff_user: User,
+) -> None:
+    secrets = run_the_flow(nurse, staff_user, django_capture_on_commit_callbacks)
+
+    lines = json_log.getvalue().splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert len(records) > 10
+    leaked = [value for value in secrets if value.lower() in json_log.getvalue().lower()]
+    assert leaked == []
+    assert all("request_id" in record for record in records)
+    access = [record for record in records if record["logger"] == "pms.access"]
+    # One access line per request, each with a request id of its own.
+    assert len(access) == len({record["request_id"] for record in access}) > 20
+    assert "-" not in {record["request_id"] for record in access}
+    created = next(record for record in access if record["status"] == 201)
+    assert created["route"] == "api/patient/patients/$"
+    assert created["user_id"] == nurse.pk
+    assert created["organization_id"] == nurse.organization_id
+    assert created["duration_ms"] > 0
+
+
+def test_one_json_access_line_per_request_carries_its_request_id(
+    json_log: io.StringIO, nurse: User
+) -> None:
+    client = APIClient()
+    client.force_authenticate(nurse)
+
+    response = client.get("/api/patient/patients/?search=Quartermaine", HTTP_X_REQUEST_ID="req-j1")
+
+    assert response.status_code == 200
+    records = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    [line] = [record for record in records if record["logger"] == "pms.access"]
+    assert line["request_id"] == "req-j1"
+    assert line["method"] == "GET"
+    assert line["status"] == 200
+    assert line["route"] == "api/patient/patients/$"
+    assert "Quartermaine" not in json_log.getvalue()
+    assert {"time", "level", "message"} <= set(line)
+
+
+def test_the_request_djangos_loggers_pass_along_is_left_out_of_json_lines(
+    json_log: io.StringIO, rf: Any
+) -> None:
+    request = rf.get("/api/patient/patients/", {"search": "Quartermaine"})
+
+    logging.getLogger("django.request").error("Internal Server Error: %s", request.path, extra={
+        "status_code": 500, "request": request,
+    })  # fmt: skip
+
+    [line] = [json.loads(line) for line in json_log.getvalue().splitlines()]
+    assert line["message"] == "Internal Server Error: /api/patient/patients/"
+    assert "Quartermaine" not in json_log.getvalue()
+    assert "request" not in line
