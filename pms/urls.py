@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/document/", include("document.urls")),
     path("api/otp/", include("otp.urls")),
     path("api/audit/", include("audit.urls")),
+    path("fhir/R4/", include("fhir.urls")),
     # Unknown paths under patient-data prefixes are audited 404s; anything else under /api/
     # is a plain 404 in the error envelope, DEBUG or not.
     re_path(r"^api/(?P<resource>patient|document)/", UnknownPathView.as_view()),

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "document",
     "otp",
     "audit",
+    "fhir",
 ]
 
 MIDDLEWARE = [
@@ -249,6 +250,10 @@ SPECTACULAR_SETTINGS = {
 PAGINATION_COUNT_LIMIT = env.int("PAGINATION_COUNT_LIMIT", default=1000)
 # Pages starting past this many results are refused (400), so OFFSET never walks far.
 PAGINATION_MAX_RESULTS = env.int("PAGINATION_MAX_RESULTS", default=10000)
+
+# --- FHIR R4 (docs/fhir.md) --------------------------------------------------------------------
+# Hours a finished Bulk Data export's files stay downloadable before they are deleted.
+FHIR_EXPORT_EXPIRY_HOURS = env.int("FHIR_EXPORT_EXPIRY_HOURS", default=24)
 
 # --- CORS for the clinic's single-page app ----------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

@@ -1,0 +1,220 @@
+"""Bulk Data export (the HL7 Bulk Data Access IG v2; docs/fhir.md).
+
+A job's rows are read in keyset-paginated chunks (`pk > last ORDER BY pk LIMIT n`) and written
+line by line to one NDJSON file per type, so memory stays constant whatever the clinic's size.
+Files live in a dedicated export area of the local file store (`exports/` under MEDIA_ROOT,
+written through `document.storage.LocalStorage`) and are served only to the requester by an
+authenticated endpoint; they are deleted on cancel and on expiry.
+
+`export_run` is a plain function: the Celery wiring is not in this codebase yet, so the kick-off
+calls it after its transaction commits, in the request. It is idempotent (a job runs once) and
+checks for cancellation between chunks, so it can become a task unchanged.
+"""
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from document.selectors import document_list
+from document.storage import LocalStorage, StorageSettings
+from fhir.mappers import document_reference_resource, patient_resource
+from fhir.models import ExportJob, ExportStatus
+from fhir.search import patient_rows
+from patient.models import Patient
+
+logger = logging.getLogger("pms.fhir")
+
+EXPORT_TYPES = ("Patient", "DocumentReference")
+# Rows per keyset page: large enough that round trips do not dominate, small enough that a
+# page of mapped resources is a few megabytes.
+CHUNK_ROWS = 2000
+
+
+class ExportCancelled(Exception):
+    pass
+
+
+def export_storage() -> LocalStorage:
+    return LocalStorage(StorageSettings.from_django())
+
+
+def _object_name(job: ExportJob, resource_type: str) -> str:
+    return f"exports/{job.organization_id or 'all'}/{job.pk.hex}/{resource_type}.ndjson"
+
+
+def export_kick_off(
+    *,
+    actor: Any,
+    request_url: str,
+    base_url: str,
+    types: list[str],
+    since: datetime | None,
+    group_organization_id: int | None = None,
+) -> ExportJob:
+    job = ExportJob.objects.create(
+        organization_id=actor.organization_id,
+        requested_by=actor,
+        request_url=request_url,
+        base_url=base_url,
+        group_organization_id=group_organization_id,
+        types=types,
+        since=since,
+    )
+    transaction.on_commit(lambda: export_run(job_id=job.pk))
+    return job
+
+
+def _patients(job: ExportJob) -> QuerySet[Patient]:
+    patients = Patient.objects.visible_to(job.requested_by).filter(is_active=True)
+    if job.group_organization_id is not None:
+        patients = patients.filter(organization_id=job.group_organization_id)
+    return patients
+
+
+def _rows(job: ExportJob, resource_type: str) -> QuerySet[Any]:
+    rows: QuerySet[Any]
+    if resource_type == "Patient":
+        rows = patient_rows(_patients(job))
+    else:
+        rows = document_list(user=job.requested_by)
+        if job.group_organization_id is not None:
+            rows = rows.filter(organization_id=job.group_organization_id)
+    if job.since is not None:
+        rows = rows.filter(updated_at__gt=job.since)
+    return rows
+
+
+def _mapper(job: ExportJob, resource_type: str) -> Callable[[Any], dict[str, Any]]:
+    if resource_type == "Patient":
+        return lambda patient: patient_resource(
+            patient, organization_slug=patient.organization_slug
+        )
+    return lambda document: document_reference_resource(document, base_url=job.base_url)
+
+
+def _keyset_pages(rows: QuerySet[Any]) -> Iterator[list[Any]]:
+    last_pk = 0
+    while True:
+        page = list(rows.filter(pk__gt=last_pk).order_by("pk")[:CHUNK_ROWS])
+        if not page:
+            return
+        yield page
+        last_pk = page[-1].pk
+
+
+class _Progress:
+    """Counts written rows and stores the percentage once per chunk; a cancelled job stops."""
+
+    def __init__(self, job: ExportJob, total: int) -> None:
+        self.job, self.total, self.done = job, max(total, 1), 0
+
+    def advance(self, rows: int) -> None:
+        self.done += rows
+        percent = min(99, self.done * 100 // self.total)
+        updated = ExportJob.objects.filter(pk=self.job.pk, status=ExportStatus.IN_PROGRESS).update(
+            progress=percent
+        )
+        if not updated:
+            raise ExportCancelled
+
+
+def _ndjson(
+    job: ExportJob, resource_type: str, progress: _Progress, counter: list[int]
+) -> Iterator[bytes]:
+    mapper = _mapper(job, resource_type)
+    for page in _keyset_pages(_rows(job, resource_type)):
+        yield b"".join(
+            json.dumps(mapper(row), separators=(",", ":")).encode() + b"\n" for row in page
+        )
+        counter[0] += len(page)
+        progress.advance(len(page))
+
+
+def export_run(*, job_id: Any) -> None:
+    """Writes the job's files. Runs once: a job already started, cancelled or done is left."""
+    started = ExportJob.objects.filter(pk=job_id, status=ExportStatus.ACCEPTED).update(
+        status=ExportStatus.IN_PROGRESS, transaction_time=timezone.now()
+    )
+    if not started:
+        return
+    job = ExportJob.objects.select_related("requested_by").get(pk=job_id)
+    storage = export_storage()
+    totals = {resource_type: _rows(job, resource_type).count() for resource_type in job.types}
+    progress = _Progress(job, sum(totals.values()))
+    output = []
+    try:
+        for resource_type in job.types:
+            counter = [0]
+            object_name = _object_name(job, resource_type)
+            storage.write(
+                object_name,
+                _ndjson(job, resource_type, progress, counter),
+                content_type="application/fhir+ndjson",
+                max_bytes=sys.maxsize,
+            )
+            output.append({"type": resource_type, "object_name": object_name, "count": counter[0]})
+    except ExportCancelled:
+        _delete_files(job, storage)
+        return
+    except Exception:
+        logger.exception("export failed", extra={"export_id": str(job.pk)})
+        _delete_files(job, storage)
+        ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.FAILED)
+        return
+    now = timezone.now()
+    finished = ExportJob.objects.filter(pk=job.pk, status=ExportStatus.IN_PROGRESS).update(
+        status=ExportStatus.COMPLETED,
+        progress=100,
+        output=output,
+        patient_count=_patients(job)
+        .filter(**({"updated_at__gt": job.since} if job.since else {}))
+        .count()
+        if "Patient" in job.types
+        else None,
+        completed_at=now,
+        expires_at=now + timedelta(hours=settings.FHIR_EXPORT_EXPIRY_HOURS),
+    )
+    if not finished:  # cancelled while the last file was written
+        _delete_files(job, storage)
+
+
+def _delete_files(job: ExportJob, storage: LocalStorage) -> None:
+    for resource_type in EXPORT_TYPES:
+        storage.delete(_object_name(job, resource_type))
+
+
+def export_cancel(*, job: ExportJob) -> None:
+    """Stops a running job (it checks between chunks) and deletes what it wrote."""
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.CANCELLED)
+    _delete_files(job, export_storage())
+
+
+def export_expire(*, now: datetime | None = None) -> int:
+    """Deletes the files of every finished job past its expiry; for a periodic task."""
+    now = now or timezone.now()
+    storage = export_storage()
+    expired = ExportJob.objects.filter(status=ExportStatus.COMPLETED, expires_at__lte=now)
+    count = 0
+    for job in expired.iterator():
+        _delete_files(job, storage)
+        count += ExportJob.objects.filter(pk=job.pk, status=ExportStatus.COMPLETED).update(
+            status=ExportStatus.EXPIRED
+        )
+    return count
+
+
+def export_open_file(*, job: ExportJob, index: int) -> tuple[IO[bytes], dict[str, Any]] | None:
+    """The stream of the job's `index`th output file, or None."""
+    if not 0 <= index < len(job.output):
+        return None
+    entry = job.output[index]
+    handle = export_storage().open(entry["object_name"])
+    return (handle, entry) if handle is not None else None
