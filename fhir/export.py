@@ -47,7 +47,7 @@ def export_storage() -> LocalStorage:
 
 
 def _object_name(job: ExportJob, resource_type: str) -> str:
-    return f"exports/{job.organization_id or 'all'}/{job.pk.hex}/{resource_type}.ndjson"
+    return f"exports/{job.organization_id or 'all'}/{job.pk.hex}/{resource_type}"
 
 
 def export_kick_off(

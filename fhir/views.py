@@ -344,12 +344,8 @@ class ExportKickOffView(FHIRView):
             since=since,
             group_organization_id=group_organization_id,
         )
-        job.refresh_from_db()  # without a worker the job ran on commit, in this request
-        self.audit_extra = {
-            "export_id": str(job.pk),
-            "types": job.types,
-            "patient_count": job.patient_count,
-        }
+        # The patient count is known when the job is done: the manifest's event records it.
+        self.audit_extra = {"export_id": str(job.pk), "types": job.types}
         response = Response(
             operation_outcome(
                 severity="information", code="informational", diagnostics="Export started."
