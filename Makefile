@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run test lint security bench schema clean
+.PHONY: run worker beat test lint security bench schema clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST)
+
+# Background work, with a broker configured (CELERY_BROKER_URL or REDIS_URL); without one, tasks
+# run inside `make run` itself and these refuse to start.
+worker: $(VENV)/.runtime
+	$(BIN)/celery -A pms worker --concurrency 2
+
+beat: $(VENV)/.runtime
+	$(BIN)/celery -A pms beat
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

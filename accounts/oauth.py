@@ -2,8 +2,10 @@
 
 Two kinds of Google token are accepted (`POST /api/accounts/oauth-login/`, docs/architecture.md):
 
-* **ID tokens** are verified here, locally, with google-auth: signature against Google's published
-  certificates, `aud` equal to `GOOGLE_OAUTH2_CLIENT_ID`, issuer, expiry and `email_verified`.
+* **ID tokens** are verified here, locally: first their shape (a JWT whose header says RS256,
+  read with PyJWT before anything is fetched), then, with google-auth, the signature against
+  Google's published certificates, `aud` equal to `GOOGLE_OAUTH2_CLIENT_ID`, issuer, expiry and
+  `email_verified`.
   The certificates live in Django's cache for the max-age Google sends, so every app instance
   sharing Redis fetches them once per rotation, not once per sign-in.
 * **Access tokens** go through social-auth's Google backend (`do_auth`), after Google's tokeninfo
@@ -21,6 +23,7 @@ import logging
 import re
 from typing import Any
 
+import jwt
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -46,6 +49,8 @@ CLOCK_SKEW_SECONDS = 10
 DEFAULT_CERTS_MAX_AGE = 3600
 MAX_CERTS_MAX_AGE = 24 * 3600
 _MAX_AGE = re.compile(r"max-age=(\d+)")
+# The one algorithm Google signs ID tokens with; any other (`none`, HS256) is a forgery.
+GOOGLE_ID_TOKEN_ALGORITHM = "RS256"  # noqa: S105 - an algorithm name
 # social-auth failures that mean "Google is unreachable or overloaded", not "bad token".
 _UNAVAILABLE_CODES = {"timeout", "connection_failed", "tls_error", "unavailable", "rate_limited"}
 
@@ -169,8 +174,22 @@ class CachingCertsRequest(google_requests.Request):
         return response
 
 
+def _require_google_shape(token: str) -> None:
+    """Refuses what cannot be a Google ID token before google-auth fetches any certificate: such
+    a token is a 401 without a call to Google, even while Google is unreachable."""
+    try:
+        header = jwt.decode_complete(token, options={"verify_signature": False})["header"]
+    except jwt.PyJWTError:
+        logger.info("google sign-in: ID token rejected (not a JWT)")
+        raise InvalidGoogleToken() from None
+    if header.get("alg") != GOOGLE_ID_TOKEN_ALGORITHM:
+        logger.info("google sign-in: ID token rejected (algorithm)")
+        raise InvalidGoogleToken()
+
+
 def verify_id_token(token: str) -> dict[str, Any]:
     """The claims of a Google ID token, once signature, aud, iss, exp and email_verified hold."""
+    _require_google_shape(token)
     try:
         claims = google_id_token.verify_oauth2_token(
             token,

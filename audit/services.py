@@ -1,6 +1,9 @@
-"""Recording audit events. One single-row INSERT per request; a failure to record is logged and
-never breaks the request being recorded. Views record in `finalize_response`, after their own
-transaction has ended, so a failed INSERT cannot poison it.
+"""Recording audit events. One single-row INSERT per request.
+
+What the database would refuse is escaped first (`clean_text`): a NUL or a lone surrogate sent by
+a client must not be a way to leave no trace. A failure to record is logged; with
+`fail_closed=True` (requests that read or change patient data, audit/mixins.py) it also raises
+`AuditUnavailable`, so the request is refused instead of going unrecorded.
 
 The INSERT is written once per database vendor and sent without the ORM's per-save work
 (signals, field pre-save, RETURNING): every request of the API pays for it. Values still go
@@ -20,8 +23,18 @@ from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
 from audit.models import AuditEvent, Outcome, Source
+from pms.exceptions import ServiceUnavailable
 
 logger = logging.getLogger("pms.audit")
+
+
+class AuditUnavailable(ServiceUnavailable):
+    default_code = "audit_unavailable"
+    default_detail = (
+        "The request could not be recorded in the audit trail, so it was not carried out. "
+        "Try again shortly."
+    )
+
 
 _DENIED_STATUSES = {401, 403, 404, 429}
 _MAX_RESOURCE_ID = 64
@@ -42,6 +55,25 @@ def _client_ip(request: Any) -> str | None:
         return str(ipaddress.ip_address(ip))
     except ValueError:
         return None
+
+
+def clean_text(value: str) -> str:
+    """`value` as PostgreSQL stores it in text and jsonb: NUL and lone surrogates (which
+    UTF-8 cannot encode) are written as backslash escapes, so the trail shows what was sent."""
+    if value.isascii():
+        return value.replace("\x00", "\\x00")
+    return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _clean(value: Any) -> Any:
+    """`clean_text` through JSON-like data, keys included."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(key)): _clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(item) for item in value]
+    return value
 
 
 def _as_patient_ids(values: Iterable[Any]) -> list[int]:
@@ -94,8 +126,12 @@ def audit_record(
     details: dict[str, Any] | None = None,
     path: str | None = None,
     source: str = Source.API,
+    fail_closed: bool = False,
 ) -> None:
-    """Writes the event of one request: one single-row INSERT."""
+    """Writes the event of one request: one single-row INSERT.
+
+    A failure is logged; with `fail_closed` it then raises `AuditUnavailable`.
+    """
     try:
         user = actor if actor is not None else getattr(request, "user", None)
         if user is not None and not user.is_authenticated:
@@ -104,23 +140,25 @@ def audit_record(
             {
                 "occurred_at": timezone.now(),
                 "actor_id": user.pk if user else None,
-                "actor_username": (user.get_username() if user else actor_username)[:150],
+                "actor_username": clean_text(user.get_username() if user else actor_username)[:150],
                 "organization_id": getattr(user, "organization_id", None),
-                "action": action,
-                "resource_type": resource_type,
-                "resource_id": str(resource_id or "")[:_MAX_RESOURCE_ID],
+                "action": clean_text(action),
+                "resource_type": clean_text(resource_type),
+                "resource_id": clean_text(str(resource_id or ""))[:_MAX_RESOURCE_ID],
                 "patient_ids": _as_patient_ids(patient_ids),
                 "outcome": outcome_for(status_code),
                 "status_code": status_code,
-                "method": request.method[:8],
-                "path": (path or request.path)[:255],
+                "method": clean_text(request.method)[:8],
+                "path": clean_text(path or request.path)[:255],
                 "ip_address": _client_ip(request),
-                "user_agent": request.META.get("HTTP_USER_AGENT", "")[:256],
-                "request_id": getattr(request, "request_id", "")[:128],
+                "user_agent": clean_text(request.META.get("HTTP_USER_AGENT", ""))[:256],
+                "request_id": clean_text(getattr(request, "request_id", ""))[:128],
                 # Serialized here, before the INSERT, so a bad value fails outside the database.
-                "details": json.loads(json.dumps(details or {})),
+                "details": json.loads(json.dumps(_clean(details or {}))),
                 "source": source,
             }
         )
-    except Exception:  # the trail must never break the request it records
-        logger.exception("could not record audit event %s", action)
+    except Exception as exc:
+        logger.exception("could not record audit event %s", clean_text(action))
+        if fail_closed:
+            raise AuditUnavailable() from exc

@@ -30,6 +30,7 @@ class AuditEventViewSet(
     filterset_class = AuditEventFilter
     audit_resource = "audit"
     scoped_model = AuditEvent
+    patient_data = True
 
     def narrow_queryset(self, queryset):  # type: ignore[no-untyped-def]
         return narrow_audit_events(queryset)
@@ -39,6 +40,7 @@ class UnknownPathView(AuditedViewMixin, APIView):
     """Any unknown path under a patient-data prefix: a 404 (401 when anonymous), on record."""
 
     schema = None  # not an operation of the API
+    patient_data = True
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.audit_resource = kwargs["resource"]

@@ -250,7 +250,10 @@ def document_open_local_download(*, grant: DownloadGrant) -> IO[bytes]:
 def document_purge_stale(*, older_than: timedelta, dry_run: bool = False) -> int:
     """Delete pending documents created before `older_than` ago, and any object they left.
 
-    Never-confirmed uploads are not records of care, so they are removed for good.
+    Never-confirmed uploads are not records of care, so they are removed for good. Their objects
+    go first, while the rows are locked: when storage fails, no row is deleted, and the next run
+    (the beat task retries a storage outage) finds the same documents again. An object already
+    gone is no error, and a stale document's object is garbage whether or not its row goes.
     """
     cutoff = timezone.now() - older_than
     with transaction.atomic():
@@ -260,12 +263,8 @@ def document_purge_stale(*, older_than: timedelta, dry_run: bool = False) -> int
         object_names = list(stale.values_list("object_name", flat=True))
         if dry_run or not object_names:
             return len(object_names)
+        storage = get_storage()
+        for object_name in object_names:
+            storage.delete(object_name)
         Document.objects.filter(object_name__in=object_names, is_uploaded=False).delete()
-
-        def delete_objects() -> None:
-            storage = get_storage()
-            for object_name in object_names:
-                storage.delete(object_name)
-
-        transaction.on_commit(delete_objects)
     return len(object_names)

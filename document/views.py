@@ -70,6 +70,7 @@ class SignUploadView(AuditedViewMixin, APIView):
     """
 
     audit_resource = "document"
+    patient_data = True
     audit_action = "sign_upload"
 
     @extend_schema(
@@ -95,6 +96,7 @@ class ConfirmUploadView(AuditedViewMixin, APIView):
     """
 
     audit_resource = "document"
+    patient_data = True
     audit_action = "confirm"
 
     @extend_schema(
@@ -117,6 +119,7 @@ class DocumentViewSet(AuditedViewMixin, ScopedViewMixin, viewsets.GenericViewSet
     """A clinic's documents (metadata). Files move through signed URLs, never through here."""
 
     audit_resource = "document"
+    patient_data = True
     audit_patient_key = "patient"
 
     permission_classes = [IsAuthenticated, HasActionRole]
@@ -301,6 +304,7 @@ class LocalFileView(AuditedViewMixin, APIView):
     """
 
     audit_resource = "document"
+    patient_data = True
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
@@ -374,7 +378,6 @@ class LocalFileView(AuditedViewMixin, APIView):
         response = FileResponse(
             handle, as_attachment=True, filename=grant.filename, content_type=grant.content_type
         )
-        response["Cache-Control"] = "private, no-store"
         # Should a browser render it anyway, it runs nothing and loads nothing.
         response["Content-Security-Policy"] = "default-src 'none'; sandbox"
         return response

@@ -1,20 +1,26 @@
 """Email delivery of one-time codes: the one module that talks to the mail system.
 
 Django's email settings pick the transport (SMTP from `EMAIL_*` in production, the console
-backend by default). The message leaves only after the surrounding transaction commits, so a
-rolled-back request never sends a code that does not exist.
+backend by default). It is called by the delivery task (otp/tasks.py), never in a request.
 """
 
-import logging
+import smtplib
 from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 
 from otp.models import Purpose
+from pms.celery import TaskError, TransientError
 
-logger = logging.getLogger("otp.delivery")
+
+class DeliveryUnavailable(TransientError):
+    """The mail server could not be reached or asked to try later: the task retries."""
+
+
+class DeliveryRejected(TaskError):
+    """The mail server refused the message for good (5xx): retrying would not help."""
+
 
 _SUBJECTS = {
     Purpose.LOGIN: "Your sign-in code",
@@ -42,17 +48,24 @@ def code_message(*, purpose: str, code: str, expires_at: datetime) -> tuple[str,
     return _SUBJECTS[Purpose(purpose)], body
 
 
-def send_code_after_commit(*, to: str, purpose: str, code: str, expires_at: datetime) -> None:
-    """Send the code by email once the current transaction commits (at once outside one)."""
+def _refused_for_good(error: OSError) -> bool:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+
+
+def send_code(*, to: str, purpose: str, code: str, expires_at: datetime) -> None:
+    """Send the code by email now; raise DeliveryUnavailable or DeliveryRejected on failure.
+
+    The errors name only the exception type and SMTP status: the originals may quote the
+    address, so they are dropped from the chain and never reach a log or the failure record.
+    """
     subject, body = code_message(purpose=purpose, code=code, expires_at=expires_at)
-
-    def send() -> None:
-        try:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to], fail_silently=False)
-        except Exception as exc:
-            # The request still answers 202 (an error here would reveal that the account
-            # exists); the user asks again after the cooldown. Neither address nor code is
-            # logged, and the exception text may hold the address, so only its type is.
-            logger.error("one-time code email not sent: %s", type(exc).__name__)
-
-    transaction.on_commit(send)
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [to], fail_silently=False)
+    except OSError as error:  # smtplib.SMTPException is an OSError, as are socket errors
+        status = getattr(error, "smtp_code", None)
+        reason = type(error).__name__ + (f" {status}" if status else "")
+        if _refused_for_good(error):
+            raise DeliveryRejected(f"the mail server refused the message: {reason}") from None
+        raise DeliveryUnavailable(f"the mail server is unavailable: {reason}") from None

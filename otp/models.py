@@ -62,3 +62,36 @@ class OTPAddressLimit(models.Model):
 
     def __str__(self) -> str:
         return f"address limit #{self.pk}"
+
+
+class OTPDelivery(models.Model):
+    """One code request on its way to a mailbox: what the delivery task needs, and its marker.
+
+    Every request gets a row, known address or not, so a request does the same work either way.
+    The task issues the code and sends it; `sent_at` is set as soon as the mail server accepted
+    the message and is checked before sending, so a task that runs again sends nothing twice.
+    The row holds neither the address nor the code.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when no active account has the address: nothing is sent.",
+    )
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    requested_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Sending attempts so far.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "one-time code delivery"
+        indexes = [
+            models.Index(fields=["user", "purpose"], name="otp_delivery_user_idx"),
+            models.Index(fields=["requested_at"], name="otp_delivery_requested_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"code delivery #{self.pk}"

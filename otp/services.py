@@ -7,6 +7,8 @@
   compare more than `OTP_MAX_ATTEMPTS` times.
 - Requests for a code are limited per address (cooldown and hourly cap) whether or not an account
   has the address, so neither the answer nor a 429 tells an account exists.
+- A request only enqueues a delivery; the code is issued and emailed by a Celery task, so the
+  answer takes the same time for every address however slow the mail server is.
 """
 
 import hmac
@@ -14,6 +16,8 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -26,8 +30,8 @@ from rest_framework import exceptions, status
 from accounts.lockout import lockout_clear
 from accounts.models import User
 from accounts.services import user_set_password
-from otp import delivery
-from otp.models import OTPAddressLimit, OTPCode, Purpose
+from otp.delivery import send_code
+from otp.models import OTPAddressLimit, OTPCode, OTPDelivery, Purpose
 from pms.exceptions import ApplicationError
 
 logger = logging.getLogger("otp")
@@ -121,34 +125,80 @@ def _reserve_request(*, email: str, now: datetime) -> OTPAddressLimit:
 
 @transaction.atomic
 def otp_request(*, email: str, purpose: str) -> CodeRequestResult:
-    """Issue a code for the active account with this email and send it after commit.
+    """Count the request against the address and enqueue its delivery once the request commits.
 
-    An unknown or inactive address costs the same rate-limit budget and gets the same result,
-    but no code and no email.
+    Known or unknown, active or not, every address costs the same work here: the rate-limit
+    update, one account lookup, one delivery row and one task. The task (`otp_deliver`) issues
+    the code and sends it, so how long the mail server takes never shows in this answer. Neither
+    the code nor the address goes to the broker: the task gets the delivery's id.
     """
+    from otp.tasks import deliver_code  # the task module imports this one
+
     now = timezone.now()
     limit = _reserve_request(email=email, now=now)
-    user = _active_user(email)
-    if user is not None:
-        code = _new_code()
-        expires_at = now + timedelta(seconds=settings.OTP_TTL_SECONDS)
-        # A new code replaces the old one in place (one row per user and purpose).
-        OTPCode.objects.update_or_create(
-            user=user,
-            purpose=purpose,
-            defaults={
-                "code_hmac": code_hmac(user_id=user.pk, purpose=purpose, code=code),
-                "expires_at": expires_at,
-                "attempts": 0,
-                "consumed_at": None,
-                "created_at": now,
-            },
-        )
-        delivery.send_code_after_commit(
-            to=user.email, purpose=purpose, code=code, expires_at=expires_at
-        )
-        logger.info("one-time code issued (user %s, purpose %s)", user.pk, purpose)
+    delivery = OTPDelivery.objects.create(
+        user=_active_user(email), purpose=purpose, requested_at=now
+    )
+    deliver_code.delay_on_commit(delivery.pk)
     return CodeRequestResult(next_request_at=_next_request_at(limit))
+
+
+def _issue_code(*, user: User, purpose: str, now: datetime) -> tuple[str, datetime]:
+    """A new code for the user and purpose, replacing the old one; only its HMAC is stored."""
+    code = _new_code()
+    expires_at = now + timedelta(seconds=settings.OTP_TTL_SECONDS)
+    OTPCode.objects.update_or_create(
+        user=user,
+        purpose=purpose,
+        defaults={
+            "code_hmac": code_hmac(user_id=user.pk, purpose=purpose, code=code),
+            "expires_at": expires_at,
+            "attempts": 0,
+            "consumed_at": None,
+            "created_at": now,
+        },
+    )
+    logger.info("one-time code issued (user %s, purpose %s)", user.pk, purpose)
+    return code, expires_at
+
+
+class DeliveryOutcome(StrEnum):
+    SENT = "sent"
+    ALREADY_SENT = "already sent"
+    NO_ACCOUNT = "no active account"
+    SUPERSEDED = "superseded by a newer request"
+    EXPIRED = "requested longer ago than a code lives"
+    GONE = "no such delivery"
+
+
+def otp_deliver(*, delivery_id: int) -> DeliveryOutcome:
+    """Issue and email the code of one request; once it was sent, running again sends nothing.
+
+    Raises DeliveryUnavailable (the task retries with a fresh code: an unsent one is never
+    used) or DeliveryRejected. The one window left: the mail server accepted the message and
+    the process died before `sent_at` was saved. The task then runs again and sends a second
+    email, whose code replaces the first: at least once, and the newest email always works.
+    """
+    delivery = OTPDelivery.objects.select_related("user").filter(pk=delivery_id).first()
+    if delivery is None:
+        return DeliveryOutcome.GONE
+    if delivery.sent_at is not None:
+        return DeliveryOutcome.ALREADY_SENT
+    user = delivery.user
+    if user is None or not user.is_active:
+        return DeliveryOutcome.NO_ACCOUNT
+    now = timezone.now()
+    if delivery.requested_at <= now - timedelta(seconds=settings.OTP_TTL_SECONDS):
+        return DeliveryOutcome.EXPIRED
+    newer = OTPDelivery.objects.filter(user=user, purpose=delivery.purpose, pk__gt=delivery.pk)
+    if newer.exists():
+        # A late retry must not replace the code the user was sent since.
+        return DeliveryOutcome.SUPERSEDED
+    OTPDelivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1)
+    code, expires_at = _issue_code(user=user, purpose=delivery.purpose, now=now)
+    send_code(to=user.email, purpose=delivery.purpose, code=code, expires_at=expires_at)
+    OTPDelivery.objects.filter(pk=delivery.pk).update(sent_at=timezone.now())
+    return DeliveryOutcome.SENT
 
 
 # --- Verifying a code ---------------------------------------------------------------------------
@@ -237,11 +287,15 @@ def otp_verify(*, email: str, purpose: str, code: str, new_password: str | None 
     return user
 
 
-def otp_cleanup(*, now: datetime | None = None) -> tuple[int, int]:
-    """Delete codes that can no longer be used and address counters that no longer limit.
+class CleanupResult(NamedTuple):
+    codes: int
+    address_counters: int
+    deliveries: int
 
-    Returns (codes deleted, address counters deleted).
-    """
+
+def otp_cleanup(*, now: datetime | None = None) -> CleanupResult:
+    """Delete codes that can no longer be used, address counters that no longer limit, and
+    deliveries too old to send (the delivery task drops those anyway)."""
     now = now or timezone.now()
     codes, _ = OTPCode.objects.filter(
         Q(expires_at__lte=now)
@@ -252,4 +306,7 @@ def otp_cleanup(*, now: datetime | None = None) -> tuple[int, int]:
     limits, _ = OTPAddressLimit.objects.filter(
         last_requested_at__lte=now - cooldown, window_started_at__lte=now - HOURLY_WINDOW
     ).delete()
-    return codes, limits
+    deliveries, _ = OTPDelivery.objects.filter(
+        requested_at__lte=now - timedelta(seconds=settings.OTP_TTL_SECONDS)
+    ).delete()
+    return CleanupResult(codes, limits, deliveries)

@@ -33,6 +33,9 @@ from pms.scoping import ScopedViewMixin
 # Query parameters that narrow the list (ordering and paging do not change its size).
 FILTER_PARAMS = frozenset(PatientFilterSet.base_filters) - {"ordering"}
 _ENTITY_TAG = re.compile(r'^(?:W/)?"?(\d+)"?$')
+# Versions are PositiveIntegerFields: ten digits at most. A longer number is no tag this API
+# gave, and int() refuses one past 4,300 digits.
+_MAX_VERSION_DIGITS = 10
 
 INCLUDE_ARCHIVED = OpenApiParameter(
     "include_archived",
@@ -61,7 +64,8 @@ def parse_if_match(header: str | None) -> set[int] | None:
     """The versions an If-Match header accepts; None when absent or `*` (any version).
 
     The ETag is the version number, so a tag that a proxy weakened (`W/"3"`) still names it.
-    Unparseable tags name no version: the precondition fails.
+    Unparseable tags name no version: the precondition fails. A number too long to be a
+    version is invalid input (400).
     """
     if header is None or header.strip() == "*":
         return None
@@ -69,7 +73,12 @@ def parse_if_match(header: str | None) -> set[int] | None:
     for tag in header.split(","):
         match = _ENTITY_TAG.match(tag.strip())
         if match:
-            versions.add(int(match.group(1)))
+            digits = match.group(1)
+            if len(digits) > _MAX_VERSION_DIGITS:
+                raise serializers.ValidationError(
+                    {"If-Match": [f"A version has at most {_MAX_VERSION_DIGITS} digits."]}
+                )
+            versions.add(int(digits))
     return versions
 
 
@@ -98,6 +107,7 @@ class PatientViewSet(
     """Patients of the caller's organization. DELETE archives; nothing is hard-deleted."""
 
     audit_resource = "patient"
+    patient_data = True
     audit_patient_key = "id"
 
     permission_classes = [IsAuthenticated, HasActionRole]

@@ -7,21 +7,28 @@ audit trail of admin pages (docs/architecture.md, "The Django admin").
 - `PlatformAdmin` is for platform operators (superusers) only: organizations, tokens, lockouts,
   social-auth links.
 - `AuditedAdmin` records an AuditEvent (source "admin") for every page that shows or changes
-  patient data, with the same action names as the API.
+  patient data, with the same action names as the API. As in the API, the trail fails closed: a
+  page whose event cannot be written answers 503 instead, and a change it made is rolled back.
 """
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from audit.models import Source
-from audit.services import audit_record
+from audit.services import AuditUnavailable, audit_record
+from pms.celery import app as celery_app
+from pms.exceptions import error_response
+from pms.models import FailedTask
 
 # The organization is implied for a clinic admin; a column or filter of it would list clinics.
 _CLINIC_IMPLIED = "organization"
@@ -98,6 +105,31 @@ def _status_of(request: HttpRequest, response: HttpResponse) -> int:
     return response.status_code
 
 
+_REFUSALS = "_audit_refusals"
+
+
+def _fails_closed(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Runs an admin page in one transaction with its event: if the event cannot be written,
+    whatever the page changed is rolled back and it answers 503. Events of refusals are written
+    after the transaction, which a refusal (an exception) rolls back."""
+
+    @functools.wraps(view)
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        refusals: list[dict[str, Any]] = []
+        setattr(request, _REFUSALS, refusals)
+        try:
+            try:
+                with transaction.atomic():
+                    return view(request, *args, **kwargs)
+            finally:
+                for event in refusals:
+                    audit_record(**event)
+        except AuditUnavailable as error:
+            return error_response(error.status_code, error.default_code, str(error.detail))
+
+    return page
+
+
 class AuditedAdmin(ScopedAdmin):
     """Records the patient data each admin page showed or changed.
 
@@ -106,6 +138,13 @@ class AuditedAdmin(ScopedAdmin):
     """
 
     audit_resource: str = ""
+
+    def get_urls(self) -> list[Any]:
+        patterns = super().get_urls()
+        for pattern in patterns:
+            if getattr(pattern, "name", None):
+                pattern.callback = _fails_closed(pattern.callback)
+        return patterns
 
     def audit_patient_ids(self, objects: Iterable[Any]) -> list[Any]:
         return []
@@ -123,16 +162,22 @@ class AuditedAdmin(ScopedAdmin):
     ) -> None:
         resource = resource or self.audit_resource
         params = sorted(request.GET.keys())
-        audit_record(
-            request=request,
-            action=f"{resource}.{action}",
-            resource_type=resource,
-            status_code=status_code,
-            resource_id=resource_id,
-            patient_ids=patient_ids,
-            details={**({"params": params} if params else {}), **(details or {})},
-            source=Source.ADMIN,
-        )
+        event = {
+            "request": request,
+            "action": f"{resource}.{action}",
+            "resource_type": resource,
+            "status_code": status_code,
+            "resource_id": resource_id,
+            "patient_ids": patient_ids,
+            "details": {**({"params": params} if params else {}), **(details or {})},
+            "source": Source.ADMIN,
+        }
+        refusals = getattr(request, _REFUSALS, None)
+        if status_code >= 400 and refusals is not None:
+            refusals.append(event)  # written once the page's transaction is over
+            return
+        # A page that shows or changes patient data is not shown unrecorded.
+        audit_record(**event, fail_closed=True)
 
     @contextmanager
     def audit_refusal(
@@ -227,3 +272,44 @@ class AuditedAdmin(ScopedAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             request._audit_created = obj  # type: ignore[attr-defined]
+
+
+@admin.register(FailedTask)
+class FailedTaskAdmin(PlatformAdmin):
+    """Background tasks that gave up, for platform operators (superusers) only.
+
+    A record is read-only. "Run again" enqueues the task with its recorded arguments (tasks are
+    idempotent) and removes the record; deleting a record marks it as dealt with.
+    """
+
+    list_display = ["failed_at", "task_name", "error_type", "retries", "args", "request_id"]
+    list_filter = ["task_name", "failed_at"]
+    search_fields = ["task_name", "task_id", "request_id"]
+    date_hierarchy = "failed_at"
+    fields = readonly_fields = (
+        "task_name",
+        "task_id",
+        "args",
+        "kwargs",
+        "retries",
+        "error_type",
+        "error_message",
+        "request_id",
+        "failed_at",
+    )
+    actions = ["run_again"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: FailedTask | None = None) -> bool:
+        return False
+
+    @admin.action(description="Run the selected tasks again", permissions=["delete"])
+    def run_again(self, request: HttpRequest, queryset: QuerySet[FailedTask]) -> None:
+        failed = list(queryset)
+        for task in failed:
+            again = celery_app.signature(task.task_name, args=task.args, kwargs=task.kwargs)
+            transaction.on_commit(again.apply_async)
+        queryset.filter(pk__in=[task.pk for task in failed]).delete()
+        self.message_user(request, f"{len(failed)} task(s) enqueued again.", messages.SUCCESS)

@@ -21,6 +21,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from kombu.exceptions import OperationalError as BrokerUnreachable
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
@@ -87,9 +88,15 @@ def error_response(status_code: int, code: str, message: str, details: Any = Non
     return JsonResponse(error_body(status_code, code, message, details), status=status_code)
 
 
-# The database or Redis (throttles, cached users) is unreachable or restarting: a retryable 503,
-# never a stack trace. Throttles are not skipped while Redis is away.
-_UNREACHABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
+# The database, Redis (throttles, cached users) or the task broker is unreachable or restarting: a
+# retryable 503, never a stack trace. Throttles are not skipped while Redis is away.
+_UNREACHABLE = (
+    OperationalError,
+    InterfaceError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    BrokerUnreachable,
+)
 
 
 def _as_api_exception(exc: Exception) -> exceptions.APIException | None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.request import Request
 
@@ -40,14 +40,25 @@ class BooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 instant, read in UTC. An instant whose UTC time falls outside years 1-9999
+    (`9999-12-31T23:59:59-15:00`) is invalid input, not an OverflowError."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed: datetime | None = super().to_python(value)
+        if parsed is None or parsed.tzinfo is None:
+            return parsed
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
 class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     """An ISO 8601 instant, compared in UTC: PostgreSQL refuses offsets beyond ±15:59, which
     ISO 8601 (and Python) allow, so `+19:44` would otherwise be a 500."""
 
-    def filter(self, qs: QuerySet[Any], value: datetime | None) -> QuerySet[Any]:
-        if value is not None and value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return super().filter(qs, value)
+    field_class = UTCIsoDateTimeField
 
 
 @lru_cache(maxsize=128)  # bounded: a view with `filterset_fields` gets a new class per request

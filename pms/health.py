@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from pms.celery import app as celery_app
 from pms.exceptions import error_response
 from pms.version import VERSION
 
@@ -40,9 +41,22 @@ def _cache_ok() -> bool:
         return False
 
 
+def _broker_ok() -> bool:
+    try:
+        with celery_app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=0)  # one try: a probe must answer fast
+        return True
+    except Exception:  # any transport error means "not ready"
+        logger.warning("readiness: broker unreachable", exc_info=True)
+        return False
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database and the cache both answer; 503 in the envelope otherwise."""
+    """Readiness: the database, the cache and (when tasks go through one) the broker answer;
+    503 in the envelope otherwise."""
     checks = {"database": _database_ok(), "cache": _cache_ok()}
+    if not celery_app.conf.task_always_eager:
+        checks["broker"] = _broker_ok()
     if all(checks.values()):
         return JsonResponse({"status": "ready", "checks": checks})
     failed = {name: ["unavailable"] for name, ok in checks.items() if not ok}

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from pms.version import VERSION
@@ -60,6 +61,8 @@ INSTALLED_APPS = [
     "axes",
     "simple_history",
     "social_django",
+    # Platform records of the project itself (failed background tasks).
+    "pms",
     "accounts",
     "patient",
     "document",
@@ -72,6 +75,7 @@ MIDDLEWARE = [
     "pms.middleware.RequestIDMiddleware",
     "pms.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "pms.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -91,7 +95,8 @@ WSGI_APPLICATION = "pms.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project templates: the ReDoc page without inline script (pms/urls.py).
+        "DIRS": [BASE_DIR / "pms" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -132,6 +137,41 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Background work (Celery, pms/celery.py) --------------------------------------------------
+# The broker and the result store; both default to REDIS_URL. Give the broker a Redis database of
+# its own in production, apart from the cache's.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
+# Without a broker (the embedded default) a task runs in the process that enqueues it, right
+# after the transaction commits: `make run` needs no worker.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task whose worker died unannounced goes to another worker after this many seconds. It must
+# exceed the longest task (time limit 150 s) plus its longest retry wait (64 s), or a slow task is
+# handed out twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=600),
+    "socket_connect_timeout": 2,
+}
+# With late acknowledgement, a worker takes one task at a time, so a busy worker holds no queue.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_EXPIRES = timedelta(days=1)
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Maintenance, run by `celery -A pms beat` (exactly one beat process per deployment).
+CELERY_BEAT_SCHEDULE = {
+    "purge-stale-uploads": {
+        "task": "document.purge_stale_uploads",
+        "schedule": crontab(minute=20),
+    },
+    "cleanup-otp": {
+        "task": "otp.cleanup",
+        "schedule": crontab(minute=40),
+    },
+}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -188,13 +228,16 @@ SIMPLE_JWT = {
 }
 
 # --- REST framework ---------------------------------------------------------------------------
+# Number of trusted proxies in front of the app; 0 means REMOTE_ADDR is the client and no
+# X-Forwarded-* header is believed.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "pms.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -216,8 +259,7 @@ REST_FRAMEWORK = {
         # Token obtain, refresh, OAuth login and OTP: per client IP.
         "auth": env.str("THROTTLE_AUTH", default="20/min"),
     },
-    # Number of trusted proxies in front of the app; 0 means REMOTE_ADDR is the client.
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "NUM_PROXIES": NUM_PROXIES,
     "EXCEPTION_HANDLER": "pms.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "pms.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -267,8 +309,10 @@ CORS_ALLOW_HEADERS = [
 ]
 
 # --- Security ---------------------------------------------------------------------------------
-# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto header.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS-terminating proxy, trust its X-Forwarded-Proto header; with no proxy, any client
+# could send it and pass for HTTPS.
+if NUM_PROXIES >= 1:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancer probes speak plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]

@@ -770,3 +770,52 @@ def test_a_google_sign_in_is_on_record(
         ("denied", None),
     ]
     assert events[1].details["error"] == "invalid_google_token"
+
+
+# --- forged ID tokens cost no call to Google --------------------------------------------------
+
+
+@pytest.fixture
+def offline() -> Iterator[responses.RequestsMock]:
+    """No URL registered: any HTTP call fails the way an unreachable Google does."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def _hs256_token() -> str:
+    claims = {"iss": "https://accounts.google.com", "aud": CLIENT_ID, "sub": CAROL_SUB}
+    return jwt.encode(claims, CLIENT_ID, algorithm="HS256", headers={"kid": "google-key-1"})
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "x.y.z",
+        "not-a-jwt",
+        jwt.encode({"sub": CAROL_SUB, "aud": CLIENT_ID}, "", algorithm="none"),
+        _hs256_token(),
+    ],
+    ids=["x.y.z", "one-segment", "alg-none", "alg-hs256"],
+)
+def test_a_forged_id_token_is_a_401_without_any_network_call(
+    api_client: APIClient, offline: responses.RequestsMock, carol_google: UserSocialAuth, token: str
+) -> None:
+    response = sign_in(api_client, id_token=token)
+
+    assert response.status_code == 401
+    assert error_code(response) == "invalid_google_token"
+    assert len(offline.calls) == 0
+    assert AuditEvent.objects.get(action="auth.oauth_login").outcome == "denied"
+
+
+def test_a_well_formed_id_token_still_needs_google_when_it_is_unreachable(
+    api_client: APIClient,
+    offline: responses.RequestsMock,
+    google_key: SigningKey,
+    carol_google: UserSocialAuth,
+) -> None:
+    response = sign_in(api_client, id_token=sign(google_key))
+
+    assert response.status_code == 503
+    assert error_code(response) == "google_unavailable"
+    assert [call.request.url for call in offline.calls] == [CERTS_URL]

@@ -56,7 +56,7 @@ def test_the_walk_finds_the_known_endpoints():
     assert len(ENDPOINTS) >= 20
 
 
-def _url(pattern: URLPattern, route: str, patient_id: int, document_id: int) -> str:
+def endpoint_url(pattern: URLPattern, route: str, patient_id: int, document_id: int) -> str:
     kwargs: dict[str, Any] = {}
     for name in pattern.pattern.regex.groupindex:
         if name == "pk":
@@ -76,7 +76,7 @@ def test_every_endpoint_records_exactly_one_event(
 ):
     patient = PatientFactory.create(organization=organization)
     document = DocumentFactory.create(patient=patient)
-    url = _url(pattern, route, patient.pk, document.pk)
+    url = endpoint_url(pattern, route, patient.pk, document.pk)
     before = AuditEvent.objects.count()
 
     response = client_for(org_admin).generic(
@@ -194,3 +194,26 @@ def test_an_unknown_path_under_patient_data_is_a_recorded_404(client_for, clinic
     assert response.status_code == 404
     event = AuditEvent.objects.get()
     assert (event.outcome, event.path, event.actor) == ("denied", path, clinician)
+
+
+@pytest.mark.parametrize(
+    ("route", "pattern", "method"),
+    ENDPOINTS,
+    ids=[f"{method.upper()} {route}" for route, _, method in ENDPOINTS],
+)
+@pytest.mark.parametrize("actor", ["org_admin", "foreign_clinician", None])
+def test_every_patient_data_answer_is_no_store(
+    request, client_for, api_client, organization, route, pattern, method, actor
+):
+    patient = PatientFactory.create(organization=organization)
+    document = DocumentFactory.create(patient=patient, is_uploaded=True)
+    client = client_for(request.getfixturevalue(actor)) if actor else api_client
+
+    response = client.generic(
+        method.upper(),
+        endpoint_url(pattern, route, patient.pk, document.pk),
+        json.dumps({}),
+        content_type="application/json",
+    )
+
+    assert response["Cache-Control"] == "no-store", response.status_code

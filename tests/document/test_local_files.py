@@ -175,7 +175,7 @@ def test_a_download_returns_the_bytes_as_an_attachment(stored_document: Document
     assert response.getvalue() == b"%PDF-1.7 stored document"
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Disposition"] == 'attachment; filename="stored.pdf"'
-    assert response["Cache-Control"] == "private, no-store"
+    assert response["Cache-Control"] == "no-store"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
 

@@ -9,8 +9,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from document.models import Document
-from document.storage import LocalStorage
+from document.storage import LocalStorage, StorageUnavailable
+from document.tasks import purge_stale_uploads
 from patient.models import Patient
+from pms.models import FailedTask
 from tests.factories import DocumentFactory
 
 
@@ -90,3 +92,52 @@ def test_a_zero_age_is_refused(documents: dict[str, Document]) -> None:
         run("--older-than-hours", "0")
 
     assert len(remaining()) == 4
+
+
+@pytest.mark.parametrize(
+    "purge",
+    [
+        pytest.param(run, id="the command"),
+        pytest.param(lambda: purge_stale_uploads.delay().get(), id="the beat task"),
+    ],
+)
+def test_the_beat_task_purges_what_the_command_purges(
+    purge: Any,
+    documents: dict[str, Document],
+    local_storage: LocalStorage,
+    settings: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.DOCUMENT_PENDING_MAX_AGE_HOURS = 26
+
+    with django_capture_on_commit_callbacks(execute=True):
+        purge()
+
+    assert remaining() == {
+        documents["stale_without_file"].pk,
+        documents["recent"].pk,
+        documents["old_uploaded"].pk,
+    }
+    assert local_storage.stat(documents["stale"].object_name) is None
+
+
+def test_a_storage_outage_during_the_beat_task_deletes_nothing_and_the_retry_purges_all(
+    documents: dict[str, Document], local_storage: LocalStorage, monkeypatch: Any
+) -> None:
+    outages = iter([StorageUnavailable()])
+    delete = LocalStorage.delete
+
+    def delete_unless_down(self: LocalStorage, object_name: str) -> None:
+        error = next(outages, None)
+        if error is not None:
+            assert len(remaining()) == len(documents)  # no row deleted before storage
+            raise error
+        delete(self, object_name)
+
+    monkeypatch.setattr(LocalStorage, "delete", delete_unless_down)
+
+    assert purge_stale_uploads.delay().get() == 2  # eagerly: the failed try, then the retry
+
+    assert remaining() == {documents["recent"].pk, documents["old_uploaded"].pk}
+    assert local_storage.stat(documents["stale"].object_name) is None
+    assert not FailedTask.objects.exists()

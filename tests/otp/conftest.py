@@ -1,14 +1,17 @@
 """OTP test helpers: request a code through the API and read it from the email that was sent."""
 
+import asyncio
 import re
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from email.message import Message as EmailMessage
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
+from aiosmtpd.smtp import SMTP
 from django.core import mail
 from rest_framework.test import APIClient
 
@@ -76,7 +79,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class _Inbox(Message):
+class Inbox(Message):
+    """Keeps every message the server accepted."""
+
     def __init__(self) -> None:
         super().__init__()
         self.messages: list[EmailMessage] = []
@@ -85,18 +90,56 @@ class _Inbox(Message):
         self.messages.append(message)
 
 
+class _SlowSMTP(SMTP):
+    def __init__(self, *args: Any, reply_delay: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reply_delay = reply_delay
+
+    async def push(self, status: Any) -> None:
+        await asyncio.sleep(self.reply_delay)
+        await super().push(status)
+
+
+class _Controller(Controller):
+    def __init__(self, handler: Any, *, reply_delay: float, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.reply_delay = reply_delay
+
+    def factory(self) -> SMTP:
+        if not self.reply_delay:
+            return super().factory()
+        return _SlowSMTP(self.handler, reply_delay=self.reply_delay, **self.SMTP_kwargs)
+
+
+@contextmanager
+def smtp_server(
+    handler: Inbox, *, port: int | None = None, reply_delay: float = 0
+) -> Iterator[int]:
+    """A real SMTP server on a loopback port (yielded), answering each command after
+    `reply_delay` seconds."""
+    controller = _Controller(
+        handler, hostname="127.0.0.1", port=port or free_port(), reply_delay=reply_delay
+    )
+    controller.start()
+    try:
+        yield controller.port
+    finally:
+        controller.stop()
+
+
+def send_email_to(settings: Any, port: int) -> None:
+    """Point Django's email settings at an SMTP server on this loopback port."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+
+
 @pytest.fixture
 def smtp_inbox(settings: Any) -> Iterator[list[EmailMessage]]:
     """A real SMTP server on a loopback port, with Django's email settings pointed at it."""
-    handler = _Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    try:
+    handler = Inbox()
+    with smtp_server(handler) as port:
+        send_email_to(settings, port)
         yield handler.messages
-    finally:
-        controller.stop()

@@ -6,7 +6,7 @@ from django.core import mail
 from django.db import connection
 
 from accounts.models import User
-from otp.models import OTPAddressLimit, OTPCode
+from otp.models import OTPAddressLimit, OTPCode, OTPDelivery
 from otp.services import code_hmac
 from pms.throttles import AuthRateThrottle
 from tests.factories import UserFactory
@@ -64,6 +64,8 @@ def test_an_unknown_email_gets_no_email_and_no_code(db: None, request_code) -> N
     assert response.status_code == 202
     assert mail.outbox == []
     assert not OTPCode.objects.exists()
+    # The request did what a known address costs: a delivery, for nobody, went to the task.
+    assert list(OTPDelivery.objects.values_list("user", "attempts")) == [(None, 0)]
 
 
 def test_an_inactive_account_gets_no_code(organization, request_code) -> None:
@@ -116,7 +118,11 @@ def test_the_database_holds_no_plaintext_code(clinician: User, request_code) -> 
     assert otp.code_hmac == code_hmac(user_id=clinician.pk, purpose="login", code=code)
     assert len(otp.code_hmac) == 64
     with connection.cursor() as cursor:
-        for table in (OTPCode._meta.db_table, OTPAddressLimit._meta.db_table):
+        for table in (
+            OTPCode._meta.db_table,
+            OTPAddressLimit._meta.db_table,
+            OTPDelivery._meta.db_table,
+        ):
             cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 - table names from models
             rows = cursor.fetchall()
             assert rows

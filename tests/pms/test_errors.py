@@ -7,6 +7,8 @@ from django.core.cache import cache
 from django.test import Client
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from tests.factories import PatientFactory
+
 ENVELOPE_KEYS = {"status_code", "code", "message", "details", "timestamp", "request_id"}
 
 
@@ -139,3 +141,53 @@ def test_a_request_id_is_generated_when_missing_or_unsafe(api_client, db):
     assert len(generated["X-Request-ID"]) == 32
     assert unsafe["X-Request-ID"] != "bad id\nforged log line"
     assert len(unsafe["X-Request-ID"]) == 32
+
+
+# --- inputs that used to be 500s -------------------------------------------------------------
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/auth/token/", "/api/patient/patients/", "/api/document/sign-upload/"]
+)
+def test_a_json_body_nested_too_deeply_is_a_400(client_for, clinician, path):
+    response = client_for(clinician).post(path, DEEP_JSON, content_type="application/json")
+
+    error = assert_envelope(response, 400, "validation_error")
+    assert error["details"] == {"non_field_errors": ["The JSON body is nested too deeply."]}
+
+
+@pytest.mark.parametrize("method", ["patch", "delete"])
+def test_an_if_match_too_long_to_be_a_version_is_a_400(client_for, clinician, method):
+    patient = PatientFactory.create(organization=clinician.organization)
+
+    response = getattr(client_for(clinician), method)(
+        f"/api/patient/patients/{patient.pk}/",
+        {"notes": "changed"},
+        format="json",
+        HTTP_IF_MATCH='"' + "9" * 5000 + '"',
+    )
+
+    error = assert_envelope(response, 400, "validation_error")
+    assert list(error["details"]) == ["If-Match"]
+    patient.refresh_from_db()
+    assert (patient.version, patient.is_active) == (1, True)
+
+
+@pytest.mark.parametrize("instant", ["9999-12-31T23:59:59-15:00", "0001-01-01T00:00:00+14:00"])
+@pytest.mark.parametrize("parameter", ["occurred_after", "occurred_before"])
+def test_an_instant_outside_the_calendar_in_utc_is_a_400(client_for, org_admin, parameter, instant):
+    response = client_for(org_admin).get("/api/audit/events/", {parameter: instant})
+
+    error = assert_envelope(response, 400, "validation_error")
+    assert list(error["details"]) == [parameter]
+
+
+def test_an_instant_with_a_far_offset_inside_the_calendar_still_filters(client_for, org_admin):
+    response = client_for(org_admin).get(
+        "/api/audit/events/", {"occurred_after": "9999-12-31T00:00:00+14:00"}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 0

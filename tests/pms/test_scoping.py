@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, RequestFactory
@@ -132,3 +133,21 @@ def test_a_view_that_declares_nothing_more_is_scoped(
     view.request.user = two_clinics["ours"]
 
     assert {p.organization_id for p in view.get_queryset()} == {two_clinics["ours"].organization_id}
+
+
+def test_an_admin_without_a_clinic_gets_nothing_from_the_api_or_the_admin(
+    two_clinics: dict[str, Any],
+) -> None:
+    loner = UserFactory.build(pk=10**6, organization=None, role=Role.ADMIN, is_staff=True)
+    client = APIClient()
+    client.force_authenticate(user=loner)  # such a user cannot be stored: see above
+    request = RequestFactory().get("/admin/audit/auditevent/")
+    request.user = loner
+
+    events = client.get("/api/audit/events/")
+    patients = client.get("/api/patient/patients/")
+    in_admin = admin.site._registry[AuditEvent].get_queryset(request)
+
+    assert (events.status_code, events.json()["results"]) == (200, [])
+    assert (patients.status_code, patients.json()["results"]) == (200, [])
+    assert not in_admin.exists()

@@ -36,6 +36,7 @@ from audit.models import AuditEvent
 from document.models import Document
 from otp.models import OTPCode
 from patient.models import Patient
+from pms.models import FailedTask
 from tests.factories import (
     DocumentFactory,
     GoogleIdentityFactory,
@@ -71,6 +72,7 @@ EXPECTATIONS: dict[str, Expect] = {
     "auth.group": Expect(False, operator=EVERY_PAGE),
     "accounts.organization": Expect(False, operator=EVERY_PAGE),
     "accounts.signinfailurestreak": Expect(False, operator=PAGES | {"delete"}),
+    "pms.failedtask": Expect(False, operator=PAGES | {"delete", "action:run_again"}),
     "token_blacklist.outstandingtoken": Expect(False, operator=PAGES),
     "token_blacklist.blacklistedtoken": Expect(False, operator=PAGES),
     "axes.accessattempt": Expect(False, operator=PAGES | {"delete"}),
@@ -167,6 +169,12 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
     rows: dict[str, tuple[Any, Any | None]] = {
         "auth.group": (Group.objects.get(name=CLINIC_ADMIN_GROUP), None),
         "accounts.organization": (org_a, org_b),
+        "pms.failedtask": (
+            FailedTask.objects.create(
+                task_id="t-1", task_name="otp.deliver", args=[1], retries=7, error_type="E"
+            ),
+            None,
+        ),
         "accounts.signinfailurestreak": (
             # Of a user who never signs in here (a sign-in ends the streak).
             SignInFailureStreak.objects.create(

@@ -10,7 +10,8 @@ from document.services import document_purge_stale
 class Command(BaseCommand):
     help = (
         "Delete pending (never confirmed) documents older than a given age, with any object "
-        "they left in storage. Run it from cron."
+        "they left in storage. Celery beat runs the same purge hourly (task "
+        "document.purge_stale_uploads); this command is for manual runs."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

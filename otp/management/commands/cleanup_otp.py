@@ -7,10 +7,15 @@ from otp.services import otp_cleanup
 
 class Command(BaseCommand):
     help = (
-        "Delete one-time codes that are expired, used or out of tries, and per-address request "
-        "counters that no longer limit anything. Safe to run at any time (e.g. hourly from cron)."
+        "Delete one-time codes that are expired, used or out of tries, per-address request "
+        "counters that no longer limit anything, and code deliveries too old to send. Celery "
+        "beat runs the same cleanup hourly (task otp.cleanup); this command is for manual runs "
+        "and is safe at any time."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        codes, limits = otp_cleanup()
-        self.stdout.write(f"Deleted {codes} one-time codes and {limits} address counters.")
+        result = otp_cleanup()
+        self.stdout.write(
+            f"Deleted {result.codes} one-time codes, {result.address_counters} address counters "
+            f"and {result.deliveries} code deliveries."
+        )

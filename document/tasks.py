@@ -1,0 +1,16 @@
+from datetime import timedelta
+
+from django.conf import settings
+
+from document.services import document_purge_stale
+from document.storage import StorageUnavailable
+from pms.celery import TRANSIENT_ERRORS, app
+
+
+@app.task(
+    name="document.purge_stale_uploads", autoretry_for=(*TRANSIENT_ERRORS, StorageUnavailable)
+)
+def purge_stale_uploads() -> int:
+    """Beat's hourly `purge_stale_uploads` with its default age; idempotent (a second run finds
+    nothing left to delete)."""
+    return document_purge_stale(older_than=timedelta(hours=settings.DOCUMENT_PENDING_MAX_AGE_HOURS))
