@@ -6,9 +6,8 @@ Files live in a dedicated export area of the local file store (`exports/` under 
 written through `document.storage.LocalStorage`) and are served only to the requester by an
 authenticated endpoint; they are deleted on cancel and on expiry.
 
-`export_run` is a plain function: the Celery wiring is not in this codebase yet, so the kick-off
-calls it after its transaction commits, in the request. It is idempotent (a job runs once) and
-checks for cancellation between chunks, so it can become a task unchanged.
+`export_run` runs as the Celery task `fhir.export` (fhir/tasks.py), enqueued when the kick-off
+commits. It is idempotent (a job runs once) and checks for cancellation between chunks.
 """
 
 import json
@@ -19,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -47,7 +45,7 @@ def export_storage() -> LocalStorage:
 
 
 def _object_name(job: ExportJob, resource_type: str) -> str:
-    return f"exports/{job.organization_id or 'all'}/{job.pk.hex}/{resource_type}"
+    return f"exports/{job.organization_id or 'all'}/{job.key.hex}/{resource_type}"
 
 
 def export_kick_off(
@@ -68,7 +66,10 @@ def export_kick_off(
         types=types,
         since=since,
     )
-    transaction.on_commit(lambda: export_run(job_id=job.pk))
+    # Imported here: the task module imports this one.
+    from fhir.tasks import export
+
+    export.delay_on_commit(job.pk)
     return job
 
 
@@ -138,7 +139,7 @@ def _ndjson(
         progress.advance(len(page))
 
 
-def export_run(*, job_id: Any) -> None:
+def export_run(*, job_id: int) -> None:
     """Writes the job's files. Runs once: a job already started, cancelled or done is left."""
     started = ExportJob.objects.filter(pk=job_id, status=ExportStatus.ACCEPTED).update(
         status=ExportStatus.IN_PROGRESS, transaction_time=timezone.now()
@@ -165,7 +166,7 @@ def export_run(*, job_id: Any) -> None:
         _delete_files(job, storage)
         return
     except Exception:
-        logger.exception("export failed", extra={"export_id": str(job.pk)})
+        logger.exception("export failed", extra={"export_id": job.pk})
         _delete_files(job, storage)
         ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.FAILED)
         return

@@ -18,11 +18,11 @@ class ExportStatus(models.TextChoices):
 class ExportJob(models.Model):
     """A Bulk Data export (`$export`): who asked for what, how far it is, and its files.
 
-    The id is a UUID: it is in the status URL that the requester polls, and must not be
-    guessable (the URL is still useless without the requester's token).
+    `key` names the job in the status and file URLs: not guessable (those URLs are still
+    useless without the requester's token). Tasks take the integer id.
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # None for a platform operator's export of every clinic.
     organization = models.ForeignKey(
         "accounts.Organization", on_delete=models.PROTECT, null=True, related_name="+"

@@ -25,11 +25,11 @@ def fhir_patient_get(*, user: Any, pk: str) -> Patient:
         raise
 
 
-def export_job_get(*, user: Any, pk: Any) -> ExportJob:
+def export_job_get(*, user: Any, key: Any) -> ExportJob:
     """A job of the caller's own: anyone else's, a cancelled or an expired one is not found."""
     job = (
         ExportJob.objects.visible_to(user)
-        .filter(pk=pk, requested_by=user)
+        .filter(key=key, requested_by=user)
         .exclude(status__in=[ExportStatus.CANCELLED, ExportStatus.EXPIRED])
         .first()
     )

@@ -24,9 +24,9 @@ urlpatterns = [
         name="fhir-documentreference-file",
     ),
     path("Group/<str:group_id>/$export", views.GroupExportView.as_view(), name="fhir-group-export"),
-    path("$export-status/<uuid:pk>", views.ExportStatusView.as_view(), name="fhir-export-status"),
+    path("$export-status/<uuid:key>", views.ExportStatusView.as_view(), name="fhir-export-status"),
     path(
-        "$export-file/<uuid:pk>/<int:index>",
+        "$export-file/<uuid:key>/<int:index>",
         views.ExportFileView.as_view(),
         name="fhir-export-file",
     ),

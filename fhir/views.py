@@ -345,7 +345,7 @@ class ExportKickOffView(FHIRView):
             group_organization_id=group_organization_id,
         )
         # The patient count is known when the job is done: the manifest's event records it.
-        self.audit_extra = {"export_id": str(job.pk), "types": job.types}
+        self.audit_extra = {"export_id": job.pk, "types": job.types}
         response = Response(
             operation_outcome(
                 severity="information", code="informational", diagnostics="Export started."
@@ -353,7 +353,7 @@ class ExportKickOffView(FHIRView):
             status=202,
         )
         response["Content-Location"] = request.build_absolute_uri(
-            reverse("fhir-export-status", kwargs={"pk": job.pk})
+            reverse("fhir-export-status", kwargs={"key": job.key})
         )
         return response
 
@@ -393,9 +393,9 @@ class ExportStatusView(FHIRView):
     def get_audit_action(self, request: Request) -> str:
         return "export.cancel" if request.method == "DELETE" else "export.status"
 
-    def get(self, request: Request, pk: str) -> Response:
-        job = export_job_get(user=request.user, pk=pk)
-        self.audit_extra = {"export_id": str(job.pk)}
+    def get(self, request: Request, key: str) -> Response:
+        job = export_job_get(user=request.user, key=key)
+        self.audit_extra = {"export_id": job.pk}
         if job.status == ExportStatus.FAILED:
             raise ExportFailed()
         if job.status != ExportStatus.COMPLETED:
@@ -407,7 +407,7 @@ class ExportStatusView(FHIRView):
             {
                 "type": entry["type"],
                 "url": request.build_absolute_uri(
-                    reverse("fhir-export-file", kwargs={"pk": job.pk, "index": index})
+                    reverse("fhir-export-file", kwargs={"key": job.key, "index": index})
                 ),
                 "count": entry["count"],
             }
@@ -426,9 +426,9 @@ class ExportStatusView(FHIRView):
         )
         return response
 
-    def delete(self, request: Request, pk: str) -> Response:
-        job = export_job_get(user=request.user, pk=pk)
-        self.audit_extra = {"export_id": str(job.pk)}
+    def delete(self, request: Request, key: str) -> Response:
+        job = export_job_get(user=request.user, key=key)
+        self.audit_extra = {"export_id": job.pk}
         export_cancel(job=job)
         return Response(
             operation_outcome(
@@ -449,8 +449,8 @@ class ExportFileView(FHIRView):
     audit_action = "file"
     extra_media_types = frozenset({FHIR_NDJSON, "application/ndjson", "application/octet-stream"})
 
-    def get(self, request: Request, pk: str, index: int) -> FileResponse:
-        job = export_job_get(user=request.user, pk=pk)
+    def get(self, request: Request, key: str, index: int) -> FileResponse:
+        job = export_job_get(user=request.user, key=key)
         opened = (
             export_open_file(job=job, index=index) if job.status == ExportStatus.COMPLETED else None
         )
@@ -458,7 +458,7 @@ class ExportFileView(FHIRView):
             raise NotFound("Export file not found.")
         handle, entry = opened
         self.audit_extra = {
-            "export_id": str(job.pk),
+            "export_id": job.pk,
             "type": entry["type"],
             "count": entry["count"],
         }

@@ -171,6 +171,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "otp.cleanup",
         "schedule": crontab(minute=40),
     },
+    "expire-fhir-exports": {
+        "task": "fhir.expire_exports",
+        "schedule": crontab(minute=50),
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------------

@@ -167,7 +167,7 @@ def test_a_running_export_reports_its_progress(as_admin, org_admin, organization
         progress=42,
     )
 
-    response = as_admin.get(f"/fhir/R4/$export-status/{job.pk}")
+    response = as_admin.get(f"/fhir/R4/$export-status/{job.key}")
 
     assert response.status_code == 202
     assert response["X-Progress"] == "42%"
