@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -195,7 +196,7 @@ def _delete_files(job: ExportJob, storage: LocalStorage) -> None:
 def export_cancel(*, job: ExportJob) -> None:
     """Stops a running job (it checks between chunks) and deletes what it wrote."""
     ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.CANCELLED)
-    _delete_files(job, export_storage())
+    transaction.on_commit(lambda: _delete_files(job, export_storage()))
 
 
 def export_expire(*, now: datetime | None = None) -> int:

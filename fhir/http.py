@@ -1,5 +1,5 @@
 """How FHIR views speak HTTP (docs/fhir.md): `application/fhir+json` only, every error an
-OperationOutcome with its status, `Cache-Control: no-store` on every response.
+OperationOutcome with its status.
 
 The error body is built from the REST envelope (`pms.exceptions.exception_handler` runs first,
 so rollback, `WWW-Authenticate` and `Retry-After` are the same as everywhere else); only its
@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from audit.mixins import AuditedViewMixin
 from fhir.mappers import operation_outcome
+from fhir.schema import FHIRAutoSchema
 from pms.exceptions import ApplicationError, exception_handler
 
 FHIR_JSON = "application/fhir+json"
@@ -98,10 +99,11 @@ def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 
 class FHIRBaseView(APIView):
-    """JSON only, errors as OperationOutcome, nothing cached."""
+    """JSON only, errors as OperationOutcome."""
 
     renderer_classes = [FHIRJSONRenderer]
     content_negotiation_class = FHIRContentNegotiation
+    schema = FHIRAutoSchema()
     # Media types the view serves besides JSON (the export files are NDJSON).
     extra_media_types: frozenset[str] = frozenset()
 
@@ -113,18 +115,15 @@ class FHIRBaseView(APIView):
     def get_exception_handler(self) -> Any:
         return fhir_exception_handler
 
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        # Patient data must not stay in a browser or proxy cache; errors are no exception.
-        response["Cache-Control"] = "no-store"
-        return response
-
 
 class FHIRView(AuditedViewMixin, FHIRBaseView):
-    """The base of every FHIR endpoint with data: same JWT, roles and audit as the REST API."""
+    """The base of every FHIR endpoint with data: same JWT, roles and audit as the REST API.
 
+    As patient-data views, their trail fails closed and every answer, errors included, is
+    `Cache-Control: no-store` (audit/mixins.py).
+    """
+
+    patient_data = True
     permission_classes = [IsAuthenticated]
     # Added to the event's details by the handler (ids of a job, counts; never values).
     audit_extra: dict[str, Any]

@@ -1,12 +1,13 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from fhir import views
 
 urlpatterns = [
     path("metadata", views.MetadataView.as_view(), name="fhir-metadata"),
     path("Patient", views.PatientSearchView.as_view(), name="fhir-patient-list"),
-    # Before Patient/<id>: `$export` is not a patient id.
-    path("Patient/$export", views.PatientExportView.as_view(), name="fhir-patient-export"),
+    # Regexes with an escaped `$`: a route's literal `$` would be dropped from the OpenAPI
+    # paths. Before Patient/<id>: `$export` is not a patient id.
+    re_path(r"^Patient/\$export$", views.PatientExportView.as_view(), name="fhir-patient-export"),
     path("Patient/<str:pk>", views.PatientReadView.as_view(), name="fhir-patient-detail"),
     path(
         "DocumentReference",
@@ -23,10 +24,16 @@ urlpatterns = [
         views.DocumentFileView.as_view(),
         name="fhir-documentreference-file",
     ),
-    path("Group/<str:group_id>/$export", views.GroupExportView.as_view(), name="fhir-group-export"),
-    path("$export-status/<uuid:key>", views.ExportStatusView.as_view(), name="fhir-export-status"),
+    re_path(
+        r"^Group/(?P<group_id>[^/]+)/\$export$",
+        views.GroupExportView.as_view(),
+        name="fhir-group-export",
+    ),
+    # The status and file URLs are opaque to Bulk Data clients (they follow Content-Location
+    # and the manifest's urls).
+    path("bulk-status/<uuid:key>", views.ExportStatusView.as_view(), name="fhir-export-status"),
     path(
-        "$export-file/<uuid:key>/<int:index>",
+        "bulk-files/<uuid:key>/<int:index>",
         views.ExportFileView.as_view(),
         name="fhir-export-file",
     ),

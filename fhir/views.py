@@ -1,5 +1,6 @@
 """The FHIR R4 endpoints (docs/fhir.md). Thin: parse, call a selector or service, map, render."""
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -7,7 +8,12 @@ from django.http import FileResponse
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -21,6 +27,7 @@ from fhir.export import EXPORT_TYPES, export_cancel, export_kick_off, export_ope
 from fhir.http import FHIR_NDJSON, FHIRBaseView, FHIRView
 from fhir.mappers import document_reference_resource, instant, operation_outcome, patient_resource
 from fhir.models import ExportStatus
+from fhir.schema import FHIR_RESOURCE
 from fhir.search import (
     DOCUMENT_REFERENCE_SEARCH,
     PATIENT_SEARCH,
@@ -37,8 +44,6 @@ from patient.selectors import patient_count, patient_list
 from pms.exceptions import ApplicationError
 from pms.permissions import IsOrgAdmin, user_has_role
 
-FHIR_RESOURCE = {"type": "object", "description": "A FHIR R4 resource (application/fhir+json)."}
-OUTCOME = OpenApiResponse(FHIR_RESOURCE, description="OperationOutcome")
 _FHIR_TAG = ["FHIR R4"]
 
 
@@ -147,26 +152,31 @@ _SEARCH_PARAMETERS = [
 ]
 
 
-@extend_schema(
-    tags=_FHIR_TAG,
-    summary="Search patients (FHIR)",
-    parameters=[
-        *_SEARCH_PARAMETERS,
-        *(
-            OpenApiParameter(name, OpenApiTypes.STR)
-            for name in (
-                "identifier",
-                "name",
-                "family",
-                "given",
-                "birthdate",
-                "gender",
-                "_id",
-                "_lastUpdated",
-            )
-        ),
-    ],
-    responses={200: OpenApiResponse(FHIR_RESOURCE, description="searchset Bundle"), 400: OUTCOME},
+@extend_schema_view(
+    get=extend_schema(
+        tags=_FHIR_TAG,
+        summary="Search patients (FHIR)",
+        operation_id="fhir_patient_search",
+        parameters=[
+            *_SEARCH_PARAMETERS,
+            *(
+                OpenApiParameter(name, OpenApiTypes.STR)
+                for name in (
+                    "identifier",
+                    "name",
+                    "family",
+                    "given",
+                    "birthdate",
+                    "gender",
+                    "_id",
+                    "_lastUpdated",
+                )
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(FHIR_RESOURCE, description="searchset Bundle"),
+        },
+    )
 )
 class PatientSearchView(SearchView):
     audit_resource = "patient"
@@ -190,17 +200,22 @@ class PatientSearchView(SearchView):
         return patient_count(user=self.request.user)
 
 
-@extend_schema(
-    tags=_FHIR_TAG,
-    summary="Search document references (FHIR)",
-    parameters=[
-        *_SEARCH_PARAMETERS,
-        *(
-            OpenApiParameter(name, OpenApiTypes.STR)
-            for name in ("patient", "type", "date", "_id", "_lastUpdated")
-        ),
-    ],
-    responses={200: OpenApiResponse(FHIR_RESOURCE, description="searchset Bundle"), 400: OUTCOME},
+@extend_schema_view(
+    get=extend_schema(
+        tags=_FHIR_TAG,
+        summary="Search document references (FHIR)",
+        operation_id="fhir_documentreference_search",
+        parameters=[
+            *_SEARCH_PARAMETERS,
+            *(
+                OpenApiParameter(name, OpenApiTypes.STR)
+                for name in ("patient", "type", "date", "_id", "_lastUpdated")
+            ),
+        ],
+        responses={
+            200: OpenApiResponse(FHIR_RESOURCE, description="searchset Bundle"),
+        },
+    )
 )
 class DocumentReferenceSearchView(SearchView):
     audit_resource = "document"
@@ -218,16 +233,20 @@ class DocumentReferenceSearchView(SearchView):
         return int(row.patient_id)
 
 
-@extend_schema(
-    tags=_FHIR_TAG,
-    summary="Read a patient (FHIR)",
-    responses={200: FHIR_RESOURCE, 404: OUTCOME, 410: OUTCOME},
+@extend_schema_view(
+    get=extend_schema(
+        tags=_FHIR_TAG,
+        summary="Read a patient (FHIR)",
+        operation_id="fhir_patient_read",
+        responses={200: FHIR_RESOURCE},
+    )
 )
 class PatientReadView(FHIRView):
     """A patient; `ETag: W/"<version>"`. An archived patient of the clinic is 410 Gone."""
 
     audit_resource = "patient"
     audit_action = "fhir_read"
+    error_responses = ("410",)
 
     def get(self, request: Request, pk: str) -> Response:
         try:
@@ -242,10 +261,13 @@ class PatientReadView(FHIRView):
         return response
 
 
-@extend_schema(
-    tags=_FHIR_TAG,
-    summary="Read a document reference (FHIR)",
-    responses={200: FHIR_RESOURCE, 404: OUTCOME},
+@extend_schema_view(
+    get=extend_schema(
+        tags=_FHIR_TAG,
+        summary="Read a document reference (FHIR)",
+        operation_id="fhir_documentreference_read",
+        responses={200: FHIR_RESOURCE},
+    )
 )
 class DocumentReferenceReadView(FHIRView):
     audit_resource = "document"
@@ -257,15 +279,15 @@ class DocumentReferenceReadView(FHIRView):
         return Response(document_reference_resource(document, base_url=base_url(request)))
 
 
-@extend_schema(
-    tags=_FHIR_TAG,
-    summary="Download a document's file (redirect)",
-    responses={
-        302: OpenApiResponse(description="Location: a fresh signed URL"),
-        403: OUTCOME,
-        404: OUTCOME,
-        409: OUTCOME,
-    },
+@extend_schema_view(
+    get=extend_schema(
+        tags=_FHIR_TAG,
+        summary="Download a document's file (redirect)",
+        operation_id="fhir_documentreference_file",
+        responses={
+            302: OpenApiResponse(description="Location: a fresh signed URL"),
+        },
+    )
 )
 class DocumentFileView(FHIRView):
     """The attachment url: a redirect to a fresh signed download URL, audited as the REST
@@ -273,6 +295,7 @@ class DocumentFileView(FHIRView):
 
     audit_resource = "document"
     audit_action = "download_url"
+    error_responses = ("409",)
     permission_classes = [MayDownload]
 
     def get(self, request: Request, pk: str) -> Response:
@@ -308,8 +331,6 @@ _NDJSON_FORMATS = {FHIR_NDJSON, "application/ndjson", "ndjson"}
     ],
     responses={
         202: OpenApiResponse(FHIR_RESOURCE, description="Content-Location: the status URL"),
-        400: OUTCOME,
-        403: OUTCOME,
     },
 )
 class ExportKickOffView(FHIRView):
@@ -319,7 +340,9 @@ class ExportKickOffView(FHIRView):
     audit_action = "kick_off"
     permission_classes = [IsOrgAdmin]
 
-    def kick_off(self, request: Request, group_organization_id: int | None) -> Response:
+    def export_options(self, request: Request) -> tuple[list[str], datetime | None]:
+        """The requested types and `_since`; checked before the group, so a malformed
+        request is a 400 whatever it names."""
         if "respond-async" not in request.headers.get("Prefer", ""):
             raise invalid("Prefer", "A bulk export needs the header Prefer: respond-async.")
         params = request.query_params
@@ -336,13 +359,19 @@ class ExportKickOffView(FHIRView):
         if params.get("_outputFormat", FHIR_NDJSON) not in _NDJSON_FORMATS:
             raise invalid("_outputFormat", "Only application/fhir+ndjson is produced.")
         since = instant_value("_since", params["_since"]) if "_since" in params else None
+        return list(dict.fromkeys(types)), since
+
+    def kick_off(
+        self, request: Request, options: tuple[list[str], datetime | None], group: int | None
+    ) -> Response:
+        types, since = options
         job = export_kick_off(
             actor=request.user,
             request_url=request.build_absolute_uri(),
             base_url=base_url(request),
-            types=list(dict.fromkeys(types)),
+            types=types,
             since=since,
-            group_organization_id=group_organization_id,
+            group_organization_id=group,
         )
         # The patient count is known when the job is done: the manifest's event records it.
         self.audit_extra = {"export_id": job.pk, "types": job.types}
@@ -360,13 +389,14 @@ class ExportKickOffView(FHIRView):
 
 class PatientExportView(ExportKickOffView):
     def get(self, request: Request) -> Response:
-        return self.kick_off(request, None)
+        return self.kick_off(request, self.export_options(request), None)
 
 
 class GroupExportView(ExportKickOffView):
     """`Group/{organization id}/$export`: the whole clinic; another clinic is not found."""
 
     def get(self, request: Request, group_id: str) -> Response:
+        options = self.export_options(request)
         clinic = (
             Organization.objects.visible_to(request.user).filter(pk=group_id).first()
             if group_id.isdigit()
@@ -374,21 +404,25 @@ class GroupExportView(ExportKickOffView):
         )
         if clinic is None:
             raise NotFound("Group not found.")
-        return self.kick_off(request, clinic.pk)
+        return self.kick_off(request, options, clinic.pk)
 
 
 @extend_schema(
     tags=_FHIR_TAG,
     responses={
-        200: OpenApiResponse(OpenApiTypes.OBJECT, description="The manifest"),
-        202: OpenApiResponse(description="X-Progress"),
-        404: OUTCOME,
+        (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="Manifest"),
+        202: OpenApiResponse(FHIR_RESOURCE, description="In progress (`X-Progress`); cancelled"),
     },
 )
 class ExportStatusView(FHIRView):
-    """Poll (202 with `X-Progress`, then 200 with the manifest) or cancel (DELETE) a job."""
+    """Poll (202 with `X-Progress`, then 200 with the manifest) or cancel (DELETE) a job.
+
+    Only clinic admins start exports, so only they poll them; of a job, only its requester.
+    """
 
     audit_resource = "export"
+    permission_classes = [IsOrgAdmin]
+    error_responses = ("500",)
 
     def get_audit_action(self, request: Request) -> str:
         return "export.cancel" if request.method == "DELETE" else "export.status"
@@ -400,7 +434,11 @@ class ExportStatusView(FHIRView):
             raise ExportFailed()
         if job.status != ExportStatus.COMPLETED:
             return Response(
-                status=202, headers={"X-Progress": f"{job.progress}%", "Retry-After": "5"}
+                operation_outcome(
+                    severity="information", code="informational", diagnostics="In progress."
+                ),
+                status=202,
+                headers={"X-Progress": f"{job.progress}%", "Retry-After": "5"},
             )
         self.audit_extra["patient_count"] = job.patient_count
         files = [
@@ -440,13 +478,14 @@ class ExportStatusView(FHIRView):
 
 @extend_schema(
     tags=_FHIR_TAG,
-    responses={(200, FHIR_NDJSON): OpenApiTypes.BINARY, 404: OUTCOME},
+    responses={(200, FHIR_NDJSON): OpenApiTypes.BINARY},
 )
 class ExportFileView(FHIRView):
     """One NDJSON file of a finished job, for the requester's token only."""
 
     audit_resource = "export"
     audit_action = "file"
+    permission_classes = [IsOrgAdmin]
     extra_media_types = frozenset({FHIR_NDJSON, "application/ndjson", "application/octet-stream"})
 
     def get(self, request: Request, key: str, index: int) -> FileResponse:
@@ -463,3 +502,17 @@ class ExportFileView(FHIRView):
             "count": entry["count"],
         }
         return FileResponse(handle, content_type=FHIR_NDJSON)
+
+
+@extend_schema(exclude=True)  # not an operation
+class UnknownPathView(FHIRView):
+    """Any other path under /fhir/: a 404 OperationOutcome (401 when anonymous), not Django's
+    HTML page; on record like the REST API's unknown patient-data paths."""
+
+    audit_resource = "fhir"
+    audit_action = "unknown_path"
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise NotFound("No such FHIR endpoint.")
+
+    post = put = patch = delete = get

@@ -127,3 +127,16 @@ def test_a_write_method_is_a_405_outcome(as_clinician, organization):
 
     assert response.status_code == 405
     assert validate(response.json()).issue[0].code == "not-supported"
+
+
+@pytest.mark.parametrize(
+    "path", ["/fhir/R4/Observation", "/fhir/R4/Patient/1/extra", "/fhir/R5/metadata", "/fhir/"]
+)
+def test_an_unknown_fhir_path_is_a_recorded_404_outcome(as_clinician, path):
+    response = as_clinician.get(path, HTTP_ACCEPT=FHIR_JSON)
+
+    assert response.status_code == 404
+    assert validate(response.json()).issue[0].code == "not-found"
+    assert response["Cache-Control"] == "no-store"
+    event = AuditEvent.objects.get()
+    assert (event.action, event.path, event.outcome) == ("fhir.unknown_path", path, "denied")
