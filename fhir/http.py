@@ -115,6 +115,13 @@ class FHIRBaseView(APIView):
     def get_exception_handler(self) -> Any:
         return fhir_exception_handler
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # The caller is settled before the media type (DRF negotiates first): a refused
+        # `Accept` with a broken token is then a 401, and its audit event names the caller
+        # instead of failing on the token.
+        self.perform_authentication(request)
+        super().initial(request, *args, **kwargs)
+
 
 class FHIRView(AuditedViewMixin, FHIRBaseView):
     """The base of every FHIR endpoint with data: same JWT, roles and audit as the REST API.

@@ -199,3 +199,25 @@ def test_a_pending_documents_file_url_is_a_conflict(as_clinician, organization):
 
     assert response.status_code == 409
     assert response.json()["issue"][0]["code"] == "conflict"
+
+
+def test_the_document_search_costs_the_same_queries_whatever_the_page_size(
+    as_clinician, organization, django_assert_num_queries
+):
+    patient = PatientFactory.create(organization=organization)
+    DocumentFactory.create_batch(30, patient=patient, uploaded=True)
+    for size in (1, 25):
+        # 1. the capped count  2. the page of documents  3. the audit event
+        with django_assert_num_queries(3):
+            response = fhir_get(as_clinician, "/fhir/R4/DocumentReference", {"_count": size})
+        assert len(response.json()["entry"]) == size
+
+
+def test_a_document_read_costs_two_queries(as_clinician, organization, django_assert_num_queries):
+    document = DocumentFactory.create(patient=PatientFactory.create(organization=organization))
+
+    # 1. the document (scoped, with its patient active)  2. the audit event
+    with django_assert_num_queries(2):
+        assert (
+            fhir_get(as_clinician, f"/fhir/R4/DocumentReference/{document.pk}").status_code == 200
+        )

@@ -140,3 +140,14 @@ def test_an_unknown_fhir_path_is_a_recorded_404_outcome(as_clinician, path):
     assert response["Cache-Control"] == "no-store"
     event = AuditEvent.objects.get()
     assert (event.action, event.path, event.outcome) == ("fhir.unknown_path", path, "denied")
+
+
+def test_a_broken_token_with_an_xml_accept_is_a_recorded_401(db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer")
+
+    response = client.get("/fhir/R4/Patient", HTTP_ACCEPT="application/fhir+xml")
+
+    assert response.status_code == 401
+    assert validate(response.json()).issue[0].code == "login"
+    assert AuditEvent.objects.get().status_code == 401

@@ -389,3 +389,11 @@ def test_the_search_costs_the_same_queries_whatever_the_page_size(
                 as_clinician, "/fhir/R4/Patient", {"gender": "female", "_count": size}
             )
         assert len(response.json()["entry"]) == size
+
+
+def test_a_patient_read_costs_three_queries(as_clinician, organization, django_assert_num_queries):
+    patient = PatientFactory.create(organization=organization)
+
+    # 1. the patient (scoped)  2. the clinic's slug (the MRN's system)  3. the audit event
+    with django_assert_num_queries(3):
+        assert fhir_get(as_clinician, f"/fhir/R4/Patient/{patient.pk}").status_code == 200
