@@ -7,19 +7,24 @@ written through `document.storage.LocalStorage`) and are served only to the requ
 authenticated endpoint; they are deleted on cancel and on expiry.
 
 `export_run` runs as the Celery task `fhir.export` (fhir/tasks.py), enqueued when the kick-off
-commits. It is idempotent (a job runs once) and checks for cancellation between chunks.
+commits. A run claims the job with a key of its own and beats a heartbeat with every chunk; it
+stops at the next chunk when the job is cancelled or another run has taken it over. A delivery
+that finds the job held by a live run leaves it (the task looks again later); one that finds the
+heartbeat older than `STALE_AFTER` (the worker died) starts the job over. Files are replaced
+whole, so a restarted job never mixes two runs' rows.
 """
 
 import json
 import logging
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from document.selectors import document_list
@@ -35,10 +40,12 @@ EXPORT_TYPES = ("Patient", "DocumentReference")
 # Rows per keyset page: large enough that round trips do not dominate, small enough that a
 # page of mapped resources is a few megabytes.
 CHUNK_ROWS = 2000
+# A chunk takes seconds; a run that wrote none for this long has lost its worker.
+STALE_AFTER = timedelta(minutes=10)
 
 
-class ExportCancelled(Exception):
-    pass
+class ExportStopped(Exception):
+    """The job was cancelled, or another run took it over."""
 
 
 def export_storage() -> LocalStorage:
@@ -112,20 +119,22 @@ def _keyset_pages(rows: QuerySet[Any]) -> Iterator[list[Any]]:
         last_pk = page[-1].pk
 
 
-class _Progress:
-    """Counts written rows and stores the percentage once per chunk; a cancelled job stops."""
+def _held(job: ExportJob, run_key: uuid.UUID) -> QuerySet[ExportJob]:
+    return ExportJob.objects.filter(pk=job.pk, status=ExportStatus.IN_PROGRESS, run_key=run_key)
 
-    def __init__(self, job: ExportJob, total: int) -> None:
-        self.job, self.total, self.done = job, max(total, 1), 0
+
+class _Progress:
+    """Counts written rows; once per chunk stores the percentage and the heartbeat, and stops
+    the run when it no longer holds the job."""
+
+    def __init__(self, job: ExportJob, run_key: uuid.UUID, total: int) -> None:
+        self.job, self.run_key, self.total, self.done = job, run_key, max(total, 1), 0
 
     def advance(self, rows: int) -> None:
         self.done += rows
         percent = min(99, self.done * 100 // self.total)
-        updated = ExportJob.objects.filter(pk=self.job.pk, status=ExportStatus.IN_PROGRESS).update(
-            progress=percent
-        )
-        if not updated:
-            raise ExportCancelled
+        if not _held(self.job, self.run_key).update(progress=percent, heartbeat_at=timezone.now()):
+            raise ExportStopped
 
 
 def _ndjson(
@@ -140,17 +149,31 @@ def _ndjson(
         progress.advance(len(page))
 
 
-def export_run(*, job_id: int) -> None:
-    """Writes the job's files. Runs once: a job already started, cancelled or done is left."""
-    started = ExportJob.objects.filter(pk=job_id, status=ExportStatus.ACCEPTED).update(
-        status=ExportStatus.IN_PROGRESS, transaction_time=timezone.now()
+def export_run(*, job_id: int) -> bool:
+    """Writes the job's files. False when a live run holds the job (look again later); a job
+    done, failed or cancelled is left as it is."""
+    now, run_key = timezone.now(), uuid.uuid4()
+    claimable = Q(status=ExportStatus.ACCEPTED) | Q(
+        status=ExportStatus.IN_PROGRESS, heartbeat_at__lt=now - STALE_AFTER
     )
-    if not started:
-        return
+    claimed = ExportJob.objects.filter(claimable, pk=job_id).update(
+        status=ExportStatus.IN_PROGRESS,
+        run_key=run_key,
+        heartbeat_at=now,
+        progress=0,
+        transaction_time=now,
+    )
+    if not claimed:
+        return not ExportJob.objects.filter(pk=job_id, status=ExportStatus.IN_PROGRESS).exists()
     job = ExportJob.objects.select_related("requested_by").get(pk=job_id)
+    _write(job, run_key)
+    return True
+
+
+def _write(job: ExportJob, run_key: uuid.UUID) -> None:
     storage = export_storage()
     totals = {resource_type: _rows(job, resource_type).count() for resource_type in job.types}
-    progress = _Progress(job, sum(totals.values()))
+    progress = _Progress(job, run_key, sum(totals.values()))
     output = []
     try:
         for resource_type in job.types:
@@ -163,28 +186,31 @@ def export_run(*, job_id: int) -> None:
                 max_bytes=sys.maxsize,
             )
             output.append({"type": resource_type, "object_name": object_name, "count": counter[0]})
-    except ExportCancelled:
-        _delete_files(job, storage)
+    except ExportStopped:
+        _clean_up_after_stop(job, storage)
         return
     except Exception:
         logger.exception("export failed", extra={"export_id": job.pk})
-        _delete_files(job, storage)
-        ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.FAILED)
+        if _held(job, run_key).update(status=ExportStatus.FAILED):
+            _delete_files(job, storage)
         return
     now = timezone.now()
-    finished = ExportJob.objects.filter(pk=job.pk, status=ExportStatus.IN_PROGRESS).update(
+    counts = {entry["type"]: entry["count"] for entry in output}
+    finished = _held(job, run_key).update(
         status=ExportStatus.COMPLETED,
         progress=100,
         output=output,
-        patient_count=_patients(job)
-        .filter(**({"updated_at__gt": job.since} if job.since else {}))
-        .count()
-        if "Patient" in job.types
-        else None,
+        patient_count=counts.get("Patient"),
         completed_at=now,
         expires_at=now + timedelta(hours=settings.FHIR_EXPORT_EXPIRY_HOURS),
     )
-    if not finished:  # cancelled while the last file was written
+    if not finished:  # cancelled, or taken over, while the last file was written
+        _clean_up_after_stop(job, storage)
+
+
+def _clean_up_after_stop(job: ExportJob, storage: LocalStorage) -> None:
+    # A run that was taken over leaves the files to the run that holds the job now.
+    if ExportJob.objects.filter(pk=job.pk, status=ExportStatus.CANCELLED).exists():
         _delete_files(job, storage)
 
 

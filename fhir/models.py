@@ -44,6 +44,10 @@ class ExportJob(models.Model):
     )
     # Percent of the rows written, for `X-Progress`.
     progress = models.PositiveSmallIntegerField(default=0)
+    # The run that holds the job and when it last wrote a chunk: a run silent for long has lost
+    # its worker, and the task's next delivery takes the job over (fhir/export.py).
+    run_key = models.UUIDField(null=True)
+    heartbeat_at = models.DateTimeField(null=True)
     patient_count = models.PositiveIntegerField(null=True)
     # [{"type": "Patient", "object_name": "...", "count": 10000}, ...]
     output = models.JSONField(default=list)

@@ -339,3 +339,59 @@ def test_finished_exports_expire_with_their_files(
     assert export.export_expire() == 1
     assert ExportJob.objects.get().status == ExportStatus.EXPIRED
     assert not list(fhir_local_storage.rglob("exports/*/*/*"))
+
+
+def test_a_job_held_by_a_live_run_is_left_to_it(admin_user_job):
+    job = admin_user_job(3)
+    other_run = uuid.uuid4()
+    ExportJob.objects.filter(pk=job.pk).update(
+        status=ExportStatus.IN_PROGRESS, run_key=other_run, heartbeat_at=timezone.now()
+    )
+
+    assert export.export_run(job_id=job.pk) is False
+
+    job.refresh_from_db()
+    assert (job.status, job.run_key, job.output) == (ExportStatus.IN_PROGRESS, other_run, [])
+
+
+def test_a_job_whose_worker_died_is_taken_over_and_finished(admin_user_job):
+    job = admin_user_job(3)
+    ExportJob.objects.filter(pk=job.pk).update(
+        status=ExportStatus.IN_PROGRESS,
+        run_key=uuid.uuid4(),
+        heartbeat_at=timezone.now() - export.STALE_AFTER - timedelta(seconds=1),
+        progress=40,
+    )
+
+    assert export.export_run(job_id=job.pk) is True
+
+    job.refresh_from_db()
+    assert (job.status, job.progress, job.patient_count) == (ExportStatus.COMPLETED, 100, 3)
+
+
+def test_a_run_that_was_taken_over_stops_and_leaves_the_files_alone(
+    admin_user_job, monkeypatch, fhir_local_storage
+):
+    job = admin_user_job(50)
+    monkeypatch.setattr(export, "CHUNK_ROWS", 10)
+    pages = export._keyset_pages
+    newer_run = uuid.uuid4()
+    newer_file = export._object_name(job, "Patient")
+
+    def taken_over_after_first_page(rows):
+        for number, page in enumerate(pages(rows)):
+            if number == 1:
+                ExportJob.objects.filter(pk=job.pk).update(run_key=newer_run)
+                # The newer run has written its file already.
+                export.export_storage().write(
+                    newer_file, [b"{}\n"], content_type=NDJSON, max_bytes=10
+                )
+            yield page
+
+    monkeypatch.setattr(export, "_keyset_pages", taken_over_after_first_page)
+
+    export.export_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.run_key) == (ExportStatus.IN_PROGRESS, newer_run)
+    assert export.export_storage().open(newer_file).read() == b"{}\n"
