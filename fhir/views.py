@@ -102,10 +102,11 @@ class SearchView(FHIRView):
         page = paginator.paginate_queryset(rows, request, view=self) or []
         self.audit_patient_ids = [self.patient_id(row) for row in page]
         bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+        self.audit_extra = {"count": paginator.count}
         if paginator.count_exact:
             bundle["total"] = paginator.count
         else:
-            self.audit_extra = {"count_capped": True}
+            self.audit_extra["count_capped"] = True
         bundle["link"] = self.links(request, paginator)
         root = base_url(request) + reverse("fhir-metadata").removesuffix("metadata")
         bundle["entry"] = [

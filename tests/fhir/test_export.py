@@ -395,3 +395,23 @@ def test_a_run_that_was_taken_over_stops_and_leaves_the_files_alone(
     job.refresh_from_db()
     assert (job.status, job.run_key) == (ExportStatus.IN_PROGRESS, newer_run)
     assert export.export_storage().open(newer_file).read() == b"{}\n"
+
+
+def test_a_failing_export_is_a_500_outcome_and_keeps_no_file(
+    as_admin, admin_user_job, monkeypatch, fhir_local_storage
+):
+    job = admin_user_job(3)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("mapping failed")
+
+    monkeypatch.setattr(export, "document_reference_resource", broken)
+
+    export.export_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == ExportStatus.FAILED
+    assert not list(fhir_local_storage.rglob("exports/*/*/*"))
+    response = as_admin.get(f"/fhir/R4/bulk-status/{job.key}")
+    assert response.status_code == 500
+    assert validate(response.json()).issue[0].code == "exception"

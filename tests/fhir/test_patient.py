@@ -369,6 +369,7 @@ def test_a_search_records_exactly_the_patients_it_returned(as_clinician, people)
     event = AuditEvent.objects.get(action="patient.fhir_search")
     assert event.patient_ids == [int(people["john"])]
     assert event.details["params"] == ["_count", "_sort", "family"]
+    assert event.details["count"] == 2
 
 
 def test_search_never_shows_archived_patients(as_admin, organization):
