@@ -19,17 +19,23 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
-run: $(VENV)/.runtime
+# The embedded default's files live in var/ (SQLite, media, static files, beat's schedule), with
+# a development secret key that survives restarts. The settings never write to disk themselves.
+var/dev_secret_key:
+	mkdir -p var/staticfiles
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(64))" > $@
+
+run: $(VENV)/.runtime var/dev_secret_key
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver $(HOST)
 
 # Background work, with a broker configured (CELERY_BROKER_URL or REDIS_URL); without one, tasks
 # run inside `make run` itself and these refuse to start.
-worker: $(VENV)/.runtime
+worker: $(VENV)/.runtime var/dev_secret_key
 	$(BIN)/celery -A pms worker --concurrency 2
 
-beat: $(VENV)/.runtime
+beat: $(VENV)/.runtime var/dev_secret_key
 	$(BIN)/celery -A pms beat
 
 test: $(VENV)/.dev

@@ -1,7 +1,6 @@
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.functions import MD5, Upper
@@ -20,6 +19,9 @@ from accounts.models import Organization, User
 logger = logging.getLogger("accounts")
 
 _CACHE_PREFIX = "auth-user:"
+# How long a signed-in user is served from the cache. Saves and deletes drop the entry at once;
+# this bounds only what no signal reports (a bulk update, another process's local cache).
+USER_CACHE_SECONDS = 30
 
 
 def _cache_key(user_id: Any) -> str:
@@ -31,11 +33,11 @@ def authenticated_user(user_id: Any) -> User | None:
 
     Read from the cache (one round trip) and from the database on a miss. Any save or delete of
     the user or of their organization drops the entry, and an entry lives at most
-    `AUTH_USER_CACHE_SECONDS` (0 turns the cache off), which bounds how long a bulk `update()`,
+    `USER_CACHE_SECONDS` (0 turns the cache off), which bounds how long a bulk `update()`,
     which sends no signal, can leave an entry stale. The password hash is deferred: it is never
     cached. Only its digest is, as `password_fingerprint`, computed by the database.
     """
-    timeout = settings.AUTH_USER_CACHE_SECONDS
+    timeout = USER_CACHE_SECONDS
     key = _cache_key(user_id)
     if timeout:
         user = cache.get(key)

@@ -79,7 +79,6 @@ def django_env(database_url: str, redis_url: str = "") -> dict[str, str]:
         "DEBUG": "false",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "LOG_LEVEL": "WARNING",
-        "CACHE_KEY_PREFIX": "pms-bench",
     }
     return env
 

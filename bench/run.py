@@ -184,11 +184,11 @@ def build_workloads(dataset: dict[str, Any], cur: Any) -> list[Workload]:
     organization_id = dataset["organizations"][0]["organization_id"]
     patients, with_documents, active = sample_ids(cur, organization_id)
     terms = dataset["search_terms"]
-    from django.conf import settings
+    from pms import pagination
 
-    # W2: the deepest page the API serves (its start under PAGINATION_MAX_RESULTS), or the last
+    # W2: the deepest page the API serves (its start under pagination.MAX_RESULTS), or the last
     # page of a smaller dataset.
-    deepest = (settings.PAGINATION_MAX_RESULTS - 1) // PAGE_SIZE + 1
+    deepest = (pagination.MAX_RESULTS - 1) // PAGE_SIZE + 1
     deep_page = max(1, min(deepest, -(-active // PAGE_SIZE)))
     base = "/api/patient/patients/"
 
@@ -785,7 +785,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_options(argv)
     started = time.perf_counter()
     configure_django(options.database_url, options.redis_url)
-    from django.conf import settings
+    from pms import pagination
 
     try:
         dataset = ensure_dataset(options.database_url, options.scale)
@@ -850,8 +850,8 @@ def main(argv: list[str] | None = None) -> int:
             "rate_fraction": options.rate_fraction,
             "connections": options.connections,
             "saturation_tool": workloads[0].result["saturation"]["mode"],
-            "count_limit": settings.PAGINATION_COUNT_LIMIT,
-            "max_results": settings.PAGINATION_MAX_RESULTS,
+            "count_limit": pagination.COUNT_LIMIT,
+            "max_results": pagination.MAX_RESULTS,
         },
         "dataset": {k: v for k, v in dataset.items() if k != "timings_seconds"}
         | {"generation_seconds": dataset.get("timings_seconds", {})},

@@ -3,6 +3,7 @@
 from typing import Any
 
 from fhir.mappers import DOCUMENT_TYPE_SYSTEM
+from pms import pagination
 from pms.version import VERSION
 
 _STRING, _TOKEN, _DATE, _REFERENCE = "string", "token", "date", "reference"
@@ -21,12 +22,15 @@ _COMMON = (
     ("_id", "Resource-id", _TOKEN, "The resource id."),
     ("_lastUpdated", "Resource-lastUpdated", _DATE, "eq, ge, le, gt, lt prefixes."),
 )
-_PAGING = (
-    "Results come in a searchset Bundle with total (when exact) and self/next/previous links. "
-    "_count: 1 to 100 per page (default 20); _page: the page; pages past the first 10,000 "
-    "results are refused (400). Unknown parameters are a 400 unless the request sends "
-    "Prefer: handling=lenient."
-)
+
+
+def _paging() -> str:
+    return (
+        "Results come in a searchset Bundle with total (when exact) and self/next/previous "
+        "links. _count: 1 to 100 per page (default 20); _page: the page; pages past the first "
+        f"{pagination.MAX_RESULTS:,} results are refused (400). Unknown parameters are a 400 "
+        "unless the request sends Prefer: handling=lenient."
+    )
 
 
 def capability_statement(*, base_url: str, date: str) -> dict[str, Any]:
@@ -43,7 +47,7 @@ def capability_statement(*, base_url: str, date: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
-                "documentation": _PAGING,
+                "documentation": _paging(),
                 "security": {
                     "cors": False,
                     "description": (

@@ -1,6 +1,6 @@
 """Issuing and verifying one-time codes (NIST SP 800-63B / OWASP rules).
 
-- Codes are `OTP_LENGTH` digits from `secrets`, stored only as an HMAC-SHA256 keyed from
+- Codes are `CODE_LENGTH` digits from `secrets`, stored only as an HMAC-SHA256 keyed from
   `OTP_HMAC_KEY` (or SECRET_KEY) over purpose, user id and code; compared in constant time.
 - A code lives `OTP_TTL_SECONDS`, is used once, and dies after `OTP_MAX_ATTEMPTS` tries. A try is
   claimed with one conditional UPDATE before the code is compared, so concurrent guesses can never
@@ -37,6 +37,8 @@ from pms.exceptions import ApplicationError
 logger = logging.getLogger("otp")
 
 HOURLY_WINDOW = timedelta(hours=1)
+# Digits in a code: 10^6 codes against at most OTP_MAX_ATTEMPTS tries each (NIST SP 800-63B).
+CODE_LENGTH = 6
 
 
 class InvalidCode(ApplicationError):
@@ -65,7 +67,7 @@ def address_hmac(email: str) -> str:
 
 
 def _new_code() -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(settings.OTP_LENGTH))
+    return "".join(secrets.choice("0123456789") for _ in range(CODE_LENGTH))
 
 
 def _active_user(email: str) -> User | None:

@@ -11,21 +11,11 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.conf import settings
+from django.contrib.postgres.lookups import TrigramWordSimilar
+from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import (
-    Case,
-    F,
-    FloatField,
-    Func,
-    Lookup,
-    Q,
-    QuerySet,
-    TextField,
-    Value,
-    When,
-)
+from django.db.models import Case, F, FloatField, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast, Greatest, Upper
 
 from patient.models import Patient
@@ -36,6 +26,10 @@ _PHONE_LIKE = re.compile(r"^[0-9+()./\s-]*[0-9][0-9+()./\s-]*$")
 _MAX_VARIANT_QUERY = 16
 # A transposition-corrected spelling ranks just below the same match typed correctly.
 _VARIANT_WEIGHT = 0.9
+# pg_trgm word-similarity threshold of the ranked /search/. At 0.4 swapped letters are always
+# found (`jhon`, `sanodval`) and a common name has few enough candidates to rank (17 ms at a
+# million patients); 0.3 also finds a changed letter in a short name but is several times slower.
+SEARCH_SIMILARITY = 0.4
 
 
 def search_condition(term: str) -> Q:
@@ -52,24 +46,11 @@ def indexed_upper(field: str) -> Upper:
     return Upper(Cast(F(field), output_field=TextField()))
 
 
-class WordSimilar(Lookup):
-    """`text %> query`: some word extent of `text` is trigram-similar to `query`, at least
-    `pg_trgm.word_similarity_threshold` (set per connection from PATIENT_SEARCH_SIMILARITY).
-    Unlike the `word_similarity()` function, the operator is served by a GIN trigram index."""
-
-    lookup_name = "word_similar"
-
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
-        lhs, lhs_params = self.process_lhs(compiler, connection)
-        rhs, rhs_params = self.process_rhs(compiler, connection)
-        return f"{lhs} %%> {rhs}", (*lhs_params, *rhs_params)
-
-
-class WordSimilarity(Func):
-    """pg_trgm `word_similarity(query, text)`, 0..1."""
-
-    function = "WORD_SIMILARITY"
-    output_field = FloatField()
+def word_similar(text: Upper, query: str) -> TrigramWordSimilar:
+    """`text %> query` (django.contrib.postgres): some word extent of `text` is trigram-similar
+    to `query`, at least `pg_trgm.word_similarity_threshold` (set per connection from
+    SEARCH_SIMILARITY). Unlike `word_similarity()`, the operator is index-served."""
+    return TrigramWordSimilar(text, Value(query))
 
 
 def transpositions(needle: str) -> list[str]:
@@ -108,7 +89,7 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     # matches of eight variants of an 8-letter name meant ~20,000 candidates each, all ranked
     # by nine similarity functions (300 ms); the user's own term stays fuzzy.
     contains = [Q(full_name__icontains=v) for v in variants]
-    fuzzy_name = reduce(or_, contains, Q(WordSimilar(name, Value(needle))))
+    fuzzy_name = reduce(or_, contains, Q(word_similar(name, needle)))
     identifier = Case(
         When(Q(mrn__iexact=term) | Q(email__iexact=term), then=Value(1.0)),
         When(search_condition(term), then=Value(0.5)),
@@ -116,10 +97,10 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
         output_field=FloatField(),
     )
     rank = Greatest(
-        WordSimilarity(Value(needle), name),
+        TrigramWordSimilarity(needle, name),
         *(
             Case(
-                When(match, then=WordSimilarity(Value(v), name) * Value(_VARIANT_WEIGHT)),
+                When(match, then=TrigramWordSimilarity(v, name) * Value(_VARIANT_WEIGHT)),
                 default=Value(0.0),
                 output_field=FloatField(),
             )
@@ -161,5 +142,5 @@ def set_similarity_threshold(sender: Any, connection: BaseDatabaseWrapper, **kwa
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)",
-            [str(settings.PATIENT_SEARCH_SIMILARITY)],
+            [str(SEARCH_SIMILARITY)],
         )

@@ -1,9 +1,11 @@
 """Trigram GIN indexes for `search` on PostgreSQL.
 
 Django compiles `title__icontains` to `UPPER("title"::text) LIKE UPPER(%s)`, so the indexes are
-on that expression. Other databases skip this migration's SQL.
+on that expression. Other databases skip this migration's SQL. The indexes are built
+CONCURRENTLY (the table may already be large), so the migration is not atomic.
 """
 
+from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
 INDEXED_COLUMNS = ("title", "filename")
@@ -12,11 +14,10 @@ INDEXED_COLUMNS = ("title", "filename")
 def create_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for column in INDEXED_COLUMNS:
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS document_{column}_trgm_idx ON document_document "
-            f"USING gin ((UPPER({column}::text)) gin_trgm_ops)"
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS document_{column}_trgm_idx "
+            f"ON document_document USING gin ((UPPER({column}::text)) gin_trgm_ops)"
         )
 
 
@@ -24,14 +25,17 @@ def drop_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for column in INDEXED_COLUMNS:
-        schema_editor.execute(f"DROP INDEX IF EXISTS document_{column}_trgm_idx")
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS document_{column}_trgm_idx")
 
 
 class Migration(migrations.Migration):
+    atomic = False
+
     dependencies = [
         ("document", "0001_initial"),
     ]
 
     operations = [
+        TrigramExtension(),
         migrations.RunPython(create_indexes, drop_indexes, elidable=False),
     ]

@@ -3,8 +3,13 @@
 Each index is on exactly the expression the queries compile to: Django's `icontains` is
 `UPPER("col"::text) LIKE UPPER(%s)` on PostgreSQL, and the ranked search's `%>` operator is
 written against the same `UPPER("col"::text)`, so one index per column serves both.
+
+The indexes are built CONCURRENTLY (the table may already be large; a plain CREATE INDEX would
+block its writes), so the migration is not atomic. They stay out of the models' state: an
+expression GIN index cannot be declared for SQLite, the embedded default.
 """
 
+from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
 SEARCHED_FIELDS = ("full_name", "email", "phone", "mrn")
@@ -23,18 +28,20 @@ class PostgreSQLOnly(migrations.RunSQL):
 
 
 class Migration(migrations.Migration):
+    atomic = False
+
     dependencies = [
         ("patient", "0001_initial"),
     ]
 
     operations = [
-        # Left installed on reverse: other apps' indexes may use it too.
-        PostgreSQLOnly("CREATE EXTENSION IF NOT EXISTS pg_trgm", migrations.RunSQL.noop),
+        # A no-op on other databases; reversing it drops the extension.
+        TrigramExtension(),
         *(
             PostgreSQLOnly(
-                f"CREATE INDEX patient_{field}_trgm_idx ON patient_patient "
-                f'USING gin ((UPPER("{field}"::text)) gin_trgm_ops)',
-                f"DROP INDEX IF EXISTS patient_{field}_trgm_idx",
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS patient_{field}_trgm_idx "
+                f'ON patient_patient USING gin ((UPPER("{field}"::text)) gin_trgm_ops)',
+                f"DROP INDEX CONCURRENTLY IF EXISTS patient_{field}_trgm_idx",
             )
             for field in SEARCHED_FIELDS
         ),

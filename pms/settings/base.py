@@ -32,12 +32,12 @@ def _secret_key() -> str:
         return key
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # Development only: a random key kept in var/ so JWTs survive a restart of `make run`.
-    VAR_DIR.mkdir(exist_ok=True)
+    # Development only: `make run` keeps a random key in var/ so JWTs survive its restarts;
+    # without one, each process makes its own (importing the settings writes nothing).
     key_file = VAR_DIR / "dev_secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(64))
-    return key_file.read_text().strip()
+    if key_file.exists():
+        return key_file.read_text().strip()
+    return secrets.token_urlsafe(64)
 
 
 SECRET_KEY = _secret_key()
@@ -109,7 +109,6 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-VAR_DIR.mkdir(exist_ok=True)
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 # Keep connections open between requests and check them before reuse, so a database restart
 # costs one failed request per connection at most, never a stuck worker.
@@ -128,7 +127,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="pms"),
+            "KEY_PREFIX": "pms",
             "OPTIONS": {
                 "SOCKET_CONNECT_TIMEOUT": 2,
                 "SOCKET_TIMEOUT": 2,
@@ -171,9 +170,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "otp.cleanup",
         "schedule": crontab(minute=40),
     },
+    # Hourly: a no-op while the partitions exist, and events the DEFAULT partition starts
+    # catching (audit/partitions.py) move to their month within the hour.
+    "ensure-audit-partitions": {
+        "task": "audit.ensure_partitions",
+        "schedule": crontab(minute=50),
+    },
     "expire-fhir-exports": {
         "task": "fhir.expire_exports",
-        "schedule": crontab(minute=50),
+        "schedule": crontab(minute=10),
     },
 }
 
@@ -211,11 +216,6 @@ AXES_VERBOSE = False
 # Account lock: this many consecutive failures from any address lock the account everywhere
 # until an OTP password reset (NIST SP 800-63B allows at most 100).
 ACCOUNT_LOCKOUT_FAILURES = env.int("ACCOUNT_LOCKOUT_FAILURES", default=100)
-
-# Signed-in users are read from the cache, not the database, on every request; a change to a
-# user or their organization drops the entry (accounts/authentication.py). Entries expire after
-# this many seconds (0: always read the database).
-AUTH_USER_CACHE_SECONDS = env.int("AUTH_USER_CACHE_SECONDS", default=30)
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
@@ -291,12 +291,6 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
-# --- Pagination at scale (pms/pagination.py; measured by bench/) ----------------------------
-# Lists count at most this many rows; past it `count` is this value and X-Count-Exact is false.
-PAGINATION_COUNT_LIMIT = env.int("PAGINATION_COUNT_LIMIT", default=1000)
-# Pages starting past this many results are refused (400), so OFFSET never walks far.
-PAGINATION_MAX_RESULTS = env.int("PAGINATION_MAX_RESULTS", default=10000)
-
 # --- FHIR R4 (docs/fhir.md) --------------------------------------------------------------------
 # Hours a finished Bulk Data export's files stay downloadable before they are deleted.
 FHIR_EXPORT_EXPIRY_HOURS = env.int("FHIR_EXPORT_EXPIRY_HOURS", default=24)
@@ -356,9 +350,6 @@ PATIENT_PHONE_DEFAULT_REGION = env.str("PATIENT_PHONE_DEFAULT_REGION", default="
 # Require phones libphonenumber knows as valid; off: any E.164-shaped number with a known
 # country code is accepted (the seed client's +1234567890 among them).
 PATIENT_PHONE_STRICT = env.bool("PATIENT_PHONE_STRICT", default=False)
-# pg_trgm word-similarity threshold (0-1) of the ranked /search/ on PostgreSQL; lower finds
-# more typos and more noise.
-PATIENT_SEARCH_SIMILARITY = env.float("PATIENT_SEARCH_SIMILARITY", default=0.4)
 
 # --- Documents --------------------------------------------------------------------------------
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
@@ -384,16 +375,11 @@ DOCUMENT_ALLOWED_CONTENT_TYPES = env.list(
 )
 # Pending (never confirmed) documents older than this are removed by `purge_stale_uploads`.
 DOCUMENT_PENDING_MAX_AGE_HOURS = env.int("DOCUMENT_PENDING_MAX_AGE_HOURS", default=24)
-# Longest time an organization's cached document stats are served; every document or patient
-# write replaces them at once, so this only bounds the lag of the rolling 30-day window.
-DOCUMENT_STATS_CACHE_SECONDS = env.int("DOCUMENT_STATS_CACHE_SECONDS", default=60)
 
 # --- One-time codes by email (otp app) ---
 # Key of the HMACs that store codes and identify addresses in the rate counters; empty = derived
 # from SECRET_KEY (rotating either invalidates the codes in flight, nothing else).
 OTP_HMAC_KEY = env.str("OTP_HMAC_KEY", default="")
-# Digits in a code.
-OTP_LENGTH = env.int("OTP_LENGTH", default=6)
 # Life of a code.
 OTP_TTL_SECONDS = env.int("OTP_TTL_SECONDS", default=600)
 # Wrong guesses that kill a code (counted atomically in the database).
@@ -441,8 +427,6 @@ STORAGES = {
 }
 # Serve static files straight from the apps (no collectstatic needed) when DEBUG is on.
 WHITENOISE_USE_FINDERS = DEBUG
-if DEBUG:
-    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

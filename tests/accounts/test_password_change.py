@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import authentication
 from accounts.authentication import authenticated_user
 from accounts.models import User
 from accounts.services import user_set_password
@@ -173,12 +174,12 @@ def test_disabling_the_password_in_the_admin_ends_the_sessions(
 
 
 def test_tokens_outlive_no_change_of_the_hash_even_one_no_signal_reports(
-    clinician: User, session: Session, settings: Any
+    clinician: User, session: Session, monkeypatch: Any
 ) -> None:
     """A bulk update sends no signal, so nothing is revoked: the tokens issued under the old
     password are refused anyway, the refresh at once and the access token once the cached
     user expires (here: no cache)."""
-    settings.AUTH_USER_CACHE_SECONDS = 0
+    monkeypatch.setattr(authentication, "USER_CACHE_SECONDS", 0)
     User.objects.filter(pk=clinician.pk).update(password=make_password(NEW_PASSWORD))
 
     refused = APIClient().post(REFRESH_URL, {"refresh": session.refresh[0]})

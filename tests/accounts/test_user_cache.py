@@ -9,6 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from accounts import authentication
 from accounts.authentication import authenticated_user
 from accounts.models import Role
 from tests.factories import PatientFactory
@@ -36,8 +37,8 @@ def test_the_second_request_reads_the_user_from_the_cache(client_for, clinician)
     assert user_queries(client) == 0
 
 
-def test_the_cache_can_be_turned_off(client_for, clinician, settings):
-    settings.AUTH_USER_CACHE_SECONDS = 0
+def test_the_cache_can_be_turned_off(client_for, clinician, monkeypatch):
+    monkeypatch.setattr(authentication, "USER_CACHE_SECONDS", 0)
     client = client_for(clinician)
     cache.clear()
 

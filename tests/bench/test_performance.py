@@ -15,7 +15,7 @@ from document.stats_cache import cached_stats, invalidate_stats
 from patient.models import Patient, PatientCount
 from patient.selectors import patient_list
 from patient.serializers import PatientSerializer
-from pms import throttles
+from pms import pagination, throttles
 from tests.factories import DocumentFactory, PatientFactory
 
 PATIENTS_URL = "/api/patient/patients/"
@@ -85,12 +85,12 @@ def test_ranked_search_pages_are_the_ranking_cut_in_pages(
     as_clinician: APIClient,
     clinician: User,
     patients: list[Patient],
-    settings: Any,
+    monkeypatch: Any,
     count_limit: int,
 ) -> None:
     # One ranking pass gives the count and the pages; past `count_limit` ids (7: pages 2 and
     # later of 4) the pages come from the ranked query itself. Either way: the same sequence.
-    settings.PAGINATION_COUNT_LIMIT = count_limit
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", count_limit)
     PatientFactory.create_batch(3, organization=clinician.organization, full_name="Adam Other")
     everything = as_clinician.get(f"{PATIENTS_URL}search/?q=ada&page_size=100").json()
     seen = []
@@ -109,9 +109,9 @@ def test_ranked_search_pages_are_the_ranking_cut_in_pages(
 
 
 def test_a_page_past_the_deepest_served_is_a_400(
-    as_clinician: APIClient, patients: list[Patient], settings: Any
+    as_clinician: APIClient, patients: list[Patient], monkeypatch: Any
 ) -> None:
-    settings.PAGINATION_MAX_RESULTS = 10
+    monkeypatch.setattr(pagination, "MAX_RESULTS", 10)
 
     last = as_clinician.get(f"{PATIENTS_URL}?page_size=5&page=2")
     refused = as_clinician.get(f"{PATIENTS_URL}?page_size=5&page=3")
@@ -124,9 +124,9 @@ def test_a_page_past_the_deepest_served_is_a_400(
 
 
 def test_a_large_filtered_count_stops_at_the_limit_and_says_so(
-    as_clinician: APIClient, patients: list[Patient], settings: Any
+    as_clinician: APIClient, patients: list[Patient], monkeypatch: Any
 ) -> None:
-    settings.PAGINATION_COUNT_LIMIT = 10
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 10)
 
     capped = as_clinician.get(f"{PATIENTS_URL}?search=ada&page_size=10")
     beyond = as_clinician.get(f"{PATIENTS_URL}?search=ada&page_size=10&page=3")
@@ -182,9 +182,9 @@ def test_the_counters_follow_every_insert_archive_restore_and_delete(
 
 @pytest.mark.usefixtures("postgres_only")
 def test_an_unfiltered_list_takes_its_exact_count_from_the_counters(
-    as_admin: APIClient, patients: list[Patient], settings: Any, django_assert_num_queries: Any
+    as_admin: APIClient, patients: list[Patient], monkeypatch: Any, django_assert_num_queries: Any
 ) -> None:
-    settings.PAGINATION_COUNT_LIMIT = 10
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 10)
     as_admin.delete(f"{PATIENTS_URL}{patients[0].pk}/")
 
     # 1. the organization's counters, 2. the page, 3. the audit INSERT.

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from patient.models import Patient
+from pms import pagination
 from tests.factories import PatientFactory
 from tests.fhir.conftest import FHIR_JSON, fhir_get, validate
 
@@ -310,7 +311,7 @@ def test_lenient_handling_ignores_unknown_parameters_and_drops_them_from_links(
     ]
 
 
-def test_pages_link_to_each_other_within_the_rest_limits(as_clinician, organization, settings):
+def test_pages_link_to_each_other_within_the_rest_limits(as_clinician, organization, monkeypatch):
     PatientFactory.create_batch(5, organization=organization)
     url = "http://testserver/fhir/R4/Patient"
 
@@ -336,14 +337,14 @@ def test_pages_link_to_each_other_within_the_rest_limits(as_clinician, organizat
     seen = ids(first) + ids(second) + ids(last)
     assert len(seen) == len(set(seen)) == 5
     assert fhir_get(as_clinician, "/fhir/R4/Patient", {"_count": 500}).json()["total"] == 5
-    settings.PAGINATION_MAX_RESULTS = 4
+    monkeypatch.setattr(pagination, "MAX_RESULTS", 4)
     too_deep = fhir_get(as_clinician, "/fhir/R4/Patient", {"_count": 2, "_page": 3})
     assert too_deep.status_code == 400
     assert too_deep.json()["issue"][0]["expression"] == ["_page"]
 
 
-def test_a_page_past_the_cap_has_no_next_link(as_clinician, organization, settings):
-    settings.PAGINATION_MAX_RESULTS = 2
+def test_a_page_past_the_cap_has_no_next_link(as_clinician, organization, monkeypatch):
+    monkeypatch.setattr(pagination, "MAX_RESULTS", 2)
     PatientFactory.create_batch(3, organization=organization)
 
     bundle = fhir_get(as_clinician, "/fhir/R4/Patient", {"_count": 2}).json()
@@ -351,8 +352,8 @@ def test_a_page_past_the_cap_has_no_next_link(as_clinician, organization, settin
     assert [link["relation"] for link in bundle["link"]] == ["self"]
 
 
-def test_an_inexact_count_leaves_total_out(as_clinician, organization, settings):
-    settings.PAGINATION_COUNT_LIMIT = 2
+def test_an_inexact_count_leaves_total_out(as_clinician, organization, monkeypatch):
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 2)
     PatientFactory.create_batch(3, organization=organization, gender="F")
 
     response = fhir_get(as_clinician, "/fhir/R4/Patient", {"gender": "female"})

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 from django.db import connection
-from django.db.models import Q, Value
+from django.db.models import Q
 
 from accounts.models import Organization, User
 from patient.filters import PatientFilterSet, PatientSearchFilterSet
 from patient.models import Patient
-from patient.search import WordSimilar, indexed_upper, search_condition
+from patient.search import indexed_upper, search_condition, word_similar
 from patient.selectors import patient_list
 from tests.factories import PatientFactory
 
@@ -65,7 +65,7 @@ def test_the_search_parameter_is_served_by_the_trigram_indexes() -> None:
 
 @pytest.mark.usefixtures("planner")
 def test_the_fuzzy_name_match_is_served_by_the_name_trigram_index() -> None:
-    queryset = Patient.objects.filter(WordSimilar(indexed_upper("full_name"), Value("JHON")))
+    queryset = Patient.objects.filter(word_similar(indexed_upper("full_name"), "JHON"))
 
     assert "Bitmap Index Scan on patient_full_name_trgm_idx" in plan(queryset)
 
@@ -109,7 +109,7 @@ def test_each_ordering_and_filter_has_an_organization_led_btree(
 
 def test_the_fuzzy_match_is_written_against_the_icontains_expression() -> None:
     compiled = str(Patient.objects.filter(Q(full_name__icontains="x")).query)
-    own = str(Patient.objects.filter(WordSimilar(indexed_upper("full_name"), Value("X"))).query)
+    own = str(Patient.objects.filter(word_similar(indexed_upper("full_name"), "X")).query)
 
     # The same expression up to PostgreSQL's own parenthesizing, so one index serves both.
     assert 'UPPER("patient_patient"."full_name"::text) LIKE' in compiled

@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -160,3 +161,36 @@ def test_check_deploy_is_clean_with_production_settings():
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_importing_the_settings_writes_nothing(tmp_path):
+    shutil.copytree(
+        BASE_DIR / "pms", tmp_path / "pms", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    shutil.copy(BASE_DIR / "pyproject.toml", tmp_path)
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    clean = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-c", "import pms.settings.base as s; assert s.SECRET_KEY"],
+        cwd=tmp_path,
+        env={**clean, "PYTHONDONTWRITEBYTECODE": "1", "DEBUG": "true"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before
+
+
+def test_env_example_lists_exactly_the_variables_the_settings_read():
+    read = set(
+        re.findall(
+            r'env\.\w+\(\s*"([A-Z][A-Z0-9_]*)"', (BASE_DIR / "pms/settings/base.py").read_text()
+        )
+    )
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (BASE_DIR / ".env.example").read_text(), re.M))
+
+    assert sorted(read - listed) == []
+    assert sorted(listed - read) == []

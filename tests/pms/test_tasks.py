@@ -24,7 +24,12 @@ from tests.workers import require_broker
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 PROJECT_APPS = ("accounts", "patient", "document", "otp", "audit", "pms", "fhir")
-MAINTENANCE_TASKS = {"document.purge_stale_uploads", "otp.cleanup", "fhir.expire_exports"}
+MAINTENANCE_TASKS = {
+    "document.purge_stale_uploads",
+    "otp.cleanup",
+    "audit.ensure_partitions",
+    "fhir.expire_exports",
+}
 CHANGELIST = "/admin/pms/failedtask/"
 
 

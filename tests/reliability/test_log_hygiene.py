@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Organization, Role, User
 from audit.models import AuditEvent
+from otp.services import CODE_LENGTH
 from tests.factories import TEST_PASSWORD, UserFactory
 
 WRONG_PASSWORD = "Wr0ng-Pa55word-Guess"
@@ -93,8 +94,8 @@ def run_the_flow(nurse: User, staff_user: User, capture_on_commit: Any) -> list[
         assert anonymous.post(
             "/api/otp/generate/", {"email": nurse.email, "purpose": "login"}
         ).status_code == 202  # fmt: skip
-    code = mail.outbox[-1].body.split("Your one-time code is: ")[1][: settings.OTP_LENGTH]
-    wrong_code = f"{(int(code) + 1) % 10**settings.OTP_LENGTH:0{settings.OTP_LENGTH}d}"
+    code = mail.outbox[-1].body.split("Your one-time code is: ")[1][:CODE_LENGTH]
+    wrong_code = f"{(int(code) + 1) % 10**CODE_LENGTH:0{CODE_LENGTH}d}"
     assert anonymous.post(
         "/api/otp/verify/", {"email": nurse.email, "purpose": "login", "code": wrong_code}
     ).status_code == 400  # fmt: skip
