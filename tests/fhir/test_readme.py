@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
+from patient.models import Patient
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -27,7 +29,13 @@ def test_the_readme_fhir_script_reads_searches_and_exports(
     settings.STORAGE_BACKEND = "local"
     settings.MEDIA_ROOT = tmp_path / "media"
     call_command("seed_demo", "--force", stdout=StringIO())
-    script = fhir_script().replace("http://127.0.0.1:8000", live_server.url, 1)
+    # Patient 1 of a fresh `make run` is DEMO-0001; here the ids depend on earlier tests.
+    first = Patient.objects.get(mrn="DEMO-0001").pk
+    script = (
+        fhir_script()
+        .replace("http://127.0.0.1:8000", live_server.url, 1)
+        .replace("Patient/1", f"Patient/{first}")
+    )
 
     result = subprocess.run(  # noqa: S603 - a fixed script from the README
         ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607
