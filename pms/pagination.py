@@ -41,7 +41,8 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def get_page_size(self, request: Request) -> int:
         """DRF silently falls back to the default for a malformed `page_size`; here it is a 400
         like every other invalid parameter."""
-        raw = request.query_params.get(self.page_size_query_param or "")
+        parameter = self.page_size_query_param or ""
+        raw = request.query_params.get(parameter)
         if raw is None:
             return self.page_size
         try:
@@ -49,7 +50,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
         except ValueError:
             size = 0
         if size < 1:
-            raise ValidationError({"page_size": ["A whole number of at least 1 is required."]})
+            raise ValidationError({parameter: ["A whole number of at least 1 is required."]})
         return min(size, self.max_page_size)
 
     @property

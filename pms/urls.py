@@ -7,6 +7,7 @@ from drf_spectacular.views import (
 )
 
 from audit.views import UnknownPathView
+from fhir.views import UnknownPathView as UnknownFHIRPathView
 from pms.exceptions import api_not_found
 from pms.health import healthz, metrics, readyz
 
@@ -29,10 +30,13 @@ urlpatterns = [
     path("api/document/", include("document.urls")),
     path("api/otp/", include("otp.urls")),
     path("api/audit/", include("audit.urls")),
+    path("fhir/R4/", include("fhir.urls")),
     # Unknown paths under patient-data prefixes are audited 404s; anything else under /api/
     # is a plain 404 in the error envelope, DEBUG or not.
     re_path(r"^api/(?P<resource>patient|document)/", UnknownPathView.as_view()),
     re_path(r"^api/", api_not_found),
+    # Not under "fhir/R4/" as the URL walks see it: the catch-all is no endpoint of its own.
+    re_path(r"^fhir/", UnknownFHIRPathView.as_view()),
 ]
 
 handler400 = "pms.exceptions.bad_request"

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "document",
     "otp",
     "audit",
+    "fhir",
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,10 @@ CELERY_BEAT_SCHEDULE = {
     "ensure-audit-partitions": {
         "task": "audit.ensure_partitions",
         "schedule": crontab(minute=50),
+    },
+    "expire-fhir-exports": {
+        "task": "fhir.expire_exports",
+        "schedule": crontab(minute=10),
     },
 }
 
@@ -292,6 +297,10 @@ SPECTACULAR_SETTINGS = {
     ),
     "ENUM_NAME_OVERRIDES": {},
 }
+
+# --- FHIR R4 (docs/fhir.md) --------------------------------------------------------------------
+# Hours a finished Bulk Data export's files stay downloadable before they are deleted.
+FHIR_EXPORT_EXPIRY_HOURS = env.int("FHIR_EXPORT_EXPIRY_HOURS", default=24)
 
 # --- CORS for the clinic's single-page app ----------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

@@ -2,17 +2,22 @@
 configuration: a new endpoint without auditing fails here."""
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls.converters import IntConverter, UUIDConverter
 
 from audit.models import AuditEvent
 from tests.factories import DocumentFactory, PatientFactory
 
-AUDITED_PREFIXES = ("api/patient/", "api/document/", "api/audit/")
+AUDITED_PREFIXES = ("api/patient/", "api/document/", "api/audit/", "fhir/R4/")
 SKIPPED_METHODS = {"options", "head", "trace"}
+# Public and free of patient data, so not audited: the FHIR CapabilityStatement.
+UNAUDITED_ROUTES = {"fhir/R4/metadata"}
+PATIENT_ROUTES = ("api/patient/", "fhir/R4/Patient/")
 
 
 def _routes(patterns: list[Any], prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
@@ -40,7 +45,7 @@ def _methods(pattern: URLPattern) -> list[str]:
 def audited_endpoints() -> list[tuple[str, URLPattern, str]]:
     endpoints: list[tuple[str, URLPattern, str]] = []
     for route, pattern in _routes(get_resolver().url_patterns):
-        if route.startswith(AUDITED_PREFIXES):
+        if route.startswith(AUDITED_PREFIXES) and route not in UNAUDITED_ROUTES:
             endpoints.extend((route, pattern, method) for method in _methods(pattern))
     return endpoints
 
@@ -53,14 +58,23 @@ def test_the_walk_finds_the_known_endpoints():
     assert any("patients/(?P<pk>" in route for route in routes)
     assert any(route.startswith("api/document/sign-upload/") for route in routes)
     assert any(route.startswith("api/audit/events") for route in routes)
-    assert len(ENDPOINTS) >= 20
+    assert any(route.startswith("fhir/R4/Patient/<str:pk>") for route in routes)
+    assert any(route.startswith("fhir/R4/bulk-status/") for route in routes)
+    walked = {route for route, _ in _routes(get_resolver().url_patterns)}
+    assert walked >= UNAUDITED_ROUTES  # an exemption that no longer names a route fails
+    assert len(ENDPOINTS) >= 30
 
 
 def endpoint_url(pattern: URLPattern, route: str, patient_id: int, document_id: int) -> str:
     kwargs: dict[str, Any] = {}
+    converters = getattr(pattern.pattern, "converters", {})
     for name in pattern.pattern.regex.groupindex:
         if name == "pk":
-            kwargs[name] = patient_id if route.startswith("api/patient/") else document_id
+            kwargs[name] = patient_id if route.startswith(PATIENT_ROUTES) else document_id
+        elif isinstance(converters.get(name), UUIDConverter):  # an export job nobody started
+            kwargs[name] = uuid.uuid4()
+        elif isinstance(converters.get(name), IntConverter):
+            kwargs[name] = 0
         else:  # e.g. the local file token: a bad one still has to leave a trace
             kwargs[name] = "not-a-valid-token"
     return reverse(pattern.name, kwargs=kwargs)

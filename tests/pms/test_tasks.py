@@ -23,8 +23,13 @@ from tests.factories import UserFactory
 from tests.workers import require_broker
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-PROJECT_APPS = ("accounts", "patient", "document", "otp", "audit", "pms")
-MAINTENANCE_TASKS = {"document.purge_stale_uploads", "otp.cleanup", "audit.ensure_partitions"}
+PROJECT_APPS = ("accounts", "patient", "document", "otp", "audit", "pms", "fhir")
+MAINTENANCE_TASKS = {
+    "document.purge_stale_uploads",
+    "otp.cleanup",
+    "audit.ensure_partitions",
+    "fhir.expire_exports",
+}
 CHANGELIST = "/admin/pms/failedtask/"
 
 

@@ -1,17 +1,19 @@
 """The access matrix of the API (docs/architecture.md, "Access control"), generated from the URL
 configuration.
 
-Every patient, document and audit route × method (walked from the resolver, as the audit coverage
-test does) × actor (anonymous, staff, clinician, admin of the clinic, a clinician of another
-clinic) × the object named (our clinic's or the other clinic's). Expected: 401 anonymous; 403
-when the role may not (whichever object: it confirms nothing); 404 for the other clinic's object;
-else the route's success status. Every denied request leaves the data exactly as it was.
+Every patient, document, audit and FHIR route × method (walked from the resolver, as the audit
+coverage test does) × actor (anonymous, staff, clinician, admin of the clinic, a clinician of
+another clinic) × the object named (our clinic's or the other clinic's). Expected: 401
+anonymous; 403 when the role may not (whichever object: it confirms nothing); 404 for the other
+clinic's object; else the route's success status. Every denied request leaves the data exactly
+as it was.
 
-A route missing from `EXPECTATIONS` fails `test_every_route_has_an_expectation`.
+A route missing from `EXPECTATIONS` fails `test_every_route_has_an_expectation`. FHIR routes
+answer their errors as OperationOutcome: the issue type is checked instead of the envelope's code.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ from accounts.models import Organization, Role, User
 from document.models import Document
 from document.services import document_sign_download, document_sign_upload
 from document.storage import get_storage
+from fhir.export import export_run
+from fhir.models import ExportJob
 from patient.models import MRNSequence, Patient
 from tests.audit.test_coverage import audited_endpoints
 from tests.factories import DocumentFactory, PatientFactory, UserFactory
@@ -73,6 +77,16 @@ EXPECTATIONS: dict[tuple[str, str], Rule] = {
     ("GET", "audit-event-list"): Rule(frozenset({ADMIN}), 200, names_object=False),
     ("GET", "document-file"): Rule(EVERY_ROLE, 200, signed=True),
     ("PUT", "document-file"): Rule(EVERY_ROLE, 200, signed=True),
+    ("GET", "fhir-patient-list"): Rule(EVERY_ROLE, 200, names_object=False),
+    ("GET", "fhir-patient-detail"): Rule(EVERY_ROLE, 200),
+    ("GET", "fhir-documentreference-list"): Rule(EVERY_ROLE, 200, names_object=False),
+    ("GET", "fhir-documentreference-detail"): Rule(EVERY_ROLE, 200),
+    ("GET", "fhir-documentreference-file"): Rule(CLINICAL, 302),
+    ("GET", "fhir-patient-export"): Rule(frozenset({ADMIN}), 202, names_object=False),
+    ("GET", "fhir-group-export"): Rule(frozenset({ADMIN}), 202),
+    ("GET", "fhir-export-status"): Rule(frozenset({ADMIN}), 200),
+    ("DELETE", "fhir-export-status"): Rule(frozenset({ADMIN}), 202),
+    ("GET", "fhir-export-file"): Rule(frozenset({ADMIN}), 200),
 }
 
 ROUTES = sorted({(method.upper(), pattern.name) for _, pattern, method in audited_endpoints()})
@@ -91,6 +105,7 @@ class Clinic:
     archived: Patient
     pending: Document
     uploaded: Document
+    export: ExportJob  # finished, requested by the clinic's admin
 
 
 @dataclass
@@ -100,7 +115,7 @@ class World:
     users: dict[str, User]
 
 
-def _clinic(organization: Organization) -> Clinic:
+def _clinic(organization: Organization, admin: User) -> Clinic:
     storage = get_storage()
     patient = PatientFactory.create(organization=organization, full_name="Jane Doe")
     archived = PatientFactory.create(organization=organization, is_active=False)
@@ -111,7 +126,16 @@ def _clinic(organization: Organization) -> Clinic:
         storage.write(  # type: ignore[attr-defined]
             document.object_name, [PDF], content_type="application/pdf", max_bytes=len(PDF)
         )
-    return Clinic(organization, patient, archived, pending, uploaded)
+    export = ExportJob.objects.create(
+        organization=organization,
+        requested_by=admin,
+        request_url="http://testserver/fhir/R4/Patient/$export",
+        base_url="http://testserver",
+        types=["Patient"],
+    )
+    export_run(job_id=export.pk)
+    export.refresh_from_db()
+    return Clinic(organization, patient, archived, pending, uploaded, export)
 
 
 @pytest.fixture
@@ -125,13 +149,17 @@ def world(settings: Any, tmp_path: Path, organization: Organization) -> World:
         ADMIN: UserFactory.create(role=Role.ADMIN, organization=organization),
         "foreign": UserFactory.create(role=Role.CLINICIAN, organization=other),
     }
-    return World(ours=_clinic(organization), theirs=_clinic(other), users=users)
+    their_admin = UserFactory.create(role=Role.ADMIN, organization=other)
+    return World(
+        ours=_clinic(organization, users[ADMIN]), theirs=_clinic(other, their_admin), users=users
+    )
 
 
 @dataclass(frozen=True)
 class Call:
     url: str
     body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _upload_body(clinic: Clinic) -> dict[str, Any]:
@@ -146,6 +174,9 @@ def _upload_body(clinic: Clinic) -> dict[str, Any]:
 
 def _url(name: str, pk: int | None = None) -> str:
     return reverse(name, kwargs={"pk": pk} if pk is not None else None)
+
+
+ASYNC = {"HTTP_PREFER": "respond-async"}
 
 
 # How to call each route against a clinic's records.
@@ -181,6 +212,28 @@ CALLS: dict[tuple[str, str], Callable[[Clinic], Call]] = {
     ("GET", "document-download-url"): lambda c: Call(_url("document-download-url", c.uploaded.pk)),
     ("POST", "document-upload-url"): lambda c: Call(_url("document-upload-url", c.pending.pk)),
     ("GET", "audit-event-list"): lambda c: Call(_url("audit-event-list")),
+    ("GET", "fhir-patient-list"): lambda c: Call(_url("fhir-patient-list")),
+    ("GET", "fhir-patient-detail"): lambda c: Call(_url("fhir-patient-detail", c.patient.pk)),
+    ("GET", "fhir-documentreference-list"): lambda c: Call(_url("fhir-documentreference-list")),
+    ("GET", "fhir-documentreference-detail"): lambda c: Call(
+        _url("fhir-documentreference-detail", c.uploaded.pk)
+    ),
+    ("GET", "fhir-documentreference-file"): lambda c: Call(
+        _url("fhir-documentreference-file", c.uploaded.pk)
+    ),
+    ("GET", "fhir-patient-export"): lambda c: Call(_url("fhir-patient-export"), headers=ASYNC),
+    ("GET", "fhir-group-export"): lambda c: Call(
+        reverse("fhir-group-export", kwargs={"group_id": c.organization.pk}), headers=ASYNC
+    ),
+    ("GET", "fhir-export-status"): lambda c: Call(
+        reverse("fhir-export-status", kwargs={"key": c.export.key})
+    ),
+    ("DELETE", "fhir-export-status"): lambda c: Call(
+        reverse("fhir-export-status", kwargs={"key": c.export.key})
+    ),
+    ("GET", "fhir-export-file"): lambda c: Call(
+        reverse("fhir-export-file", kwargs={"key": c.export.key, "index": 0})
+    ),
 }
 
 
@@ -192,6 +245,7 @@ def snapshot(media_root: Path) -> dict[str, Any]:
         "patient_history": list(Patient.history.order_by("pk").values()),  # type: ignore[attr-defined]
         "mrn_sequences": list(MRNSequence.objects.order_by("pk").values()),
         "documents": list(Document.objects.order_by("pk").values()),
+        "exports": list(ExportJob.objects.order_by("pk").values()),
         "files": sorted(
             (str(path.relative_to(media_root)), path.read_bytes())
             for path in media_root.rglob("*")
@@ -213,6 +267,19 @@ def expected_status(rule: Rule, actor: str, ownership: str) -> int:
 
 
 ERROR_CODES = {401: "not_authenticated", 403: "permission_denied", 404: "not_found"}
+FHIR_ISSUE_TYPES = {401: "login", 403: "forbidden", 404: "not-found"}
+
+
+def error_code(route: tuple[str, str], response: Any) -> str:
+    body = response.json()
+    if route[1].startswith("fhir-"):
+        return str(body["issue"][0]["code"])
+    return str(body["error"]["code"])
+
+
+def expected_code(route: tuple[str, str], status: int) -> str:
+    return (FHIR_ISSUE_TYPES if route[1].startswith("fhir-") else ERROR_CODES)[status]
+
 
 CELLS = [
     (route, actor, ownership)
@@ -246,11 +313,11 @@ def test_the_access_matrix(
     before = snapshot(settings.MEDIA_ROOT)
 
     send = getattr(client_as(actor, world, client_for), method.lower())
-    response = send(call.url, call.body, format="json")
+    response = send(call.url, call.body, format="json", **call.headers)
 
-    assert response.status_code == expected, response.content
+    assert response.status_code == expected, getattr(response, "content", response)
     if expected >= 400:
-        assert response.json()["error"]["code"] == ERROR_CODES[expected]
+        assert error_code(route, response) == expected_code(route, expected)
         assert snapshot(settings.MEDIA_ROOT) == before
     else:
         # A permitted list never shows a record of another clinic.
@@ -259,8 +326,19 @@ def test_the_access_matrix(
 
 
 def patients_shown(route: tuple[str, str], response: Any) -> set[int]:
-    """The patients a patient or document list page names."""
-    body = response.json() if response.content else None
+    """The patients a patient or document list page (or FHIR searchset) names."""
+    if response.streaming or not response.content:
+        return set()
+    body = response.json()
+    if isinstance(body, dict) and body.get("resourceType") == "Bundle":
+        return {
+            int(
+                resource["id"]
+                if resource["resourceType"] == "Patient"
+                else resource["subject"]["reference"].removeprefix("Patient/")
+            )
+            for resource in (entry["resource"] for entry in body.get("entry", []))
+        }
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
         return set()
     key = LIST_PATIENT_KEYS.get(route[1])
