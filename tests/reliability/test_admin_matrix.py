@@ -88,7 +88,9 @@ EXPECTATIONS: dict[str, Expect] = {
     ),
     "patient.patient": Expect(True, clinic_admin=PATIENT_PAGES | {"add"}, operator=PATIENT_PAGES),
     "document.document": Expect(
-        True, clinic_admin=PAGES | {"action:archive"}, operator=PAGES | {"action:archive"}
+        True,
+        clinic_admin=PAGES | {"action:archive"},
+        operator=PAGES | {"action:archive", "action:scan_again"},
     ),
     "otp.otpcode": Expect(True, clinic_admin=PAGES, operator=PAGES | {"delete"}),
     "audit.auditevent": Expect(True, clinic_admin=PAGES, operator=PAGES),
