@@ -7,7 +7,8 @@ platform operator's action (superusers only), for a scan that ended in `error`, 
 from typing import Any
 
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 
 from document.models import Document
 from document.scanner import ScannerUnavailable
@@ -72,6 +73,14 @@ class DocumentAdmin(AuditedAdmin):
     def has_scan_permission(self, request: HttpRequest) -> bool:
         # Scanning is the platform's machinery, not a clinic's: only operators re-queue it.
         return bool(request.user.is_superuser)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        # Django answers an action the user may not run with the list and a message; refuse it
+        # outright, as every other page the user may not reach is refused.
+        action = request.POST.get("action") if request.method == "POST" else None
+        if action and action not in self.get_actions(request):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
 
     def has_change_permission(self, request: HttpRequest, obj: Document | None = None) -> bool:
         return super().has_change_permission(request, obj) and (obj is None or obj.is_active)
