@@ -528,6 +528,8 @@ class GCSStorage:
         try:
             # The generation's metadata first: a missing object fails here, not at a read.
             blob.reload(timeout=_GCS_TIMEOUT_SECONDS, retry=self._retry())
+            if generation is not None and int(blob.generation or 0) != generation:
+                return None
             reader = blob.open("rb", chunk_size=_GCS_READ_CHUNK_BYTES, retry=self._retry())
         except NotFound:
             return None

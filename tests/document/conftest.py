@@ -54,16 +54,14 @@ def _free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _serve_only_the_requested_generation(download: Any) -> Any:
-    """GCS answers a read that names a `generation` with that generation or 404 (a bucket
-    without versioning keeps no overwritten generation); the emulator ignores the parameter
-    and serves the newest bytes, so the tests give it GCS's behaviour."""
+def _only_the_requested_generation(handler: Any) -> Any:
+    """GCS answers a read that names a `generation` (metadata or media) with that generation
+    or 404 (a bucket without versioning keeps no overwritten generation); the emulator ignores
+    the parameter and serves the newest object, so the tests give it GCS's behaviour."""
 
-    def pinned_download(
-        request: Any, response: Any, storage: Any, *args: Any, **kwargs: Any
-    ) -> Any:
+    def pinned(request: Any, response: Any, storage: Any, *args: Any, **kwargs: Any) -> Any:
         wanted = request.query.get("generation")
-        if wanted:
+        if wanted and not request.query.get("softDeleted"):
             try:
                 current = storage.get_file_obj(
                     request.params["bucket_name"], request.params["object_id"]
@@ -73,21 +71,24 @@ def _serve_only_the_requested_generation(download: Any) -> Any:
             if str(current.get("generation")) != wanted[0]:
                 response.status = HTTPStatus.NOT_FOUND
                 return None
-        return download(request, response, storage, *args, **kwargs)
+        return handler(request, response, storage, *args, **kwargs)
 
-    return pinned_download
+    return pinned
 
 
 @pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[Emulator]:
-    download = emulator_objects.download
-    pinned = _serve_only_the_requested_generation(download)
-    routes = [handlers for _, handlers in emulator_server.HANDLERS if download in handlers.values()]
-    emulator_objects.download = pinned  # the JSON API's `alt=media` reads call it by name
-    for handlers in routes:
+    originals = {"download": emulator_objects.download, "get": emulator_objects.get}
+    pinned = {name: _only_the_requested_generation(handler) for name, handler in originals.items()}
+    replaced: list[tuple[dict[Any, Any], Any, Any]] = []
+    for _, handlers in emulator_server.HANDLERS:
         for method, handler in handlers.items():
-            if handler is download:
-                handlers[method] = pinned
+            for name, original in originals.items():
+                if handler is original:
+                    handlers[method] = pinned[name]
+                    replaced.append((handlers, method, original))
+    # `get` hands `alt=media` reads to `download` by its module-level name.
+    emulator_objects.download = pinned["download"]
     port = _free_loopback_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket=EMULATOR_BUCKET)
     server.start()
@@ -103,11 +104,9 @@ def gcs_emulator() -> Iterator[Emulator]:
         yield Emulator(url=url, server=server)
     finally:
         server.stop()
-        emulator_objects.download = download
-        for handlers in routes:
-            for method, handler in handlers.items():
-                if handler is pinned:
-                    handlers[method] = download
+        emulator_objects.download = originals["download"]
+        for handlers, method, original in replaced:
+            handlers[method] = original
 
 
 @pytest.fixture(scope="session")

@@ -246,3 +246,31 @@ def test_with_clamd_stopped_the_scan_goes_to_error_and_is_retried_once_clamd_is_
     )
     assert download_url(as_clinician, document_id).status_code == 200
     assert not FailedTask.objects.exists()
+
+
+def test_a_gcs_object_overwritten_before_its_scan_is_not_scanned_in_its_place(
+    scanner: Clamd,
+    gcs_backend: Any,
+    as_clinician: APIClient,
+    patient: Patient,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    body = pdf()
+    signed = as_clinician.post(
+        SIGN_URL, seed_body(patient, size_bytes=len(body)), format="json"
+    ).json()
+    assert requests.put(signed["upload_url"], data=body, headers=signed["headers"], timeout=10).ok
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        confirm(as_clinician, signed["document_id"])
+    # Another clean file: scanned unpinned, it would pass as this document's.
+    swapped = body.replace(b"Count 0", b"Count 1")
+    assert requests.put(
+        signed["upload_url"], data=swapped, headers=signed["headers"], timeout=10
+    ).ok
+
+    for callback in callbacks:
+        callback()
+
+    document = Document.objects.get(pk=signed["document_id"])
+    assert document.scan_status == "error"
+    assert error_code(download_url(as_clinician, document.pk)) == "scan_pending"
