@@ -49,7 +49,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 import google.auth
 from django.conf import settings
@@ -423,6 +423,44 @@ def read_in_chunks(stream: IO[bytes], length: int) -> Iterator[bytes]:
 # --- gcs --------------------------------------------------------------------------------------
 
 
+class _GCSReader:
+    """A `BlobReader` whose failures are `StorageUnavailable`, as every other GCS call here:
+    a scan or content check that loses storage half way is retried, not left undecided."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except (GoogleAPIError, RequestException) as error:
+            raise StorageUnavailable from error
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._call(self._reader.read, size))
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return int(self._call(self._reader.seek, offset, whence))
+
+    def tell(self) -> int:
+        return int(self._reader.tell())
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> _GCSReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 class GCSStorage:
     """Google Cloud Storage with V4 signed URLs (XML API, path style)."""
 
@@ -535,7 +573,7 @@ class GCSStorage:
             return None
         except (GoogleAPIError, RequestException) as error:
             raise StorageUnavailable from error
-        return reader  # type: ignore[no-any-return]
+        return cast(IO[bytes], _GCSReader(reader))
 
     def quarantine(self, object_name: str, *, generation: int | None) -> str:
         """Copy that generation to the quarantine bucket, then delete it here; idempotent."""
