@@ -15,8 +15,8 @@ from typing import IO
 import filetype
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-# Every magic number above sits in the first 132 bytes (DICOM's is the furthest).
-_HEAD_BYTES = 262
+# filetype looks at most at the first 261 bytes (DICOM's "DICM" is at 128).
+_HEAD_BYTES = 261
 _TEXT_CHUNK_BYTES = 64 * 1024
 # A DOCX's central directory is a few KiB; a larger one is not a document worth opening.
 _MAX_CENTRAL_DIRECTORY_BYTES = 1024 * 1024
