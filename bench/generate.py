@@ -565,8 +565,8 @@ def load_documents(cur: Cursor, count: int, patients: int, now: datetime) -> Non
         f"""
         INSERT INTO document_document (
             id, organization_id, patient_id, document_type, title, filename, content_type,
-            size_bytes, object_name, is_uploaded, uploaded_at, checksum, uploaded_by_id,
-            is_active, archived_at, created_at, updated_at
+            size_bytes, object_name, is_uploaded, uploaded_at, checksum, scan_status,
+            scan_finding, uploaded_by_id, is_active, archived_at, created_at, updated_at
         )
         SELECT
             row_number() OVER (ORDER BY created_at, i), organization_id, patient_id,
@@ -585,6 +585,8 @@ def load_documents(cur: Cursor, count: int, patients: int, now: datetime) -> Non
             CASE WHEN u_uploaded >= %(pending_share)s
                 THEN 'md5:' || encode(decode(md5(i::text || '-bench-bytes'), 'hex'), 'base64')
                 ELSE '' END,
+            CASE WHEN u_uploaded >= %(pending_share)s THEN 'clean' ELSE 'pending' END,
+            '',
             clinician_id,
             u_archived >= %(archived_share)s,
             CASE WHEN u_archived < %(archived_share)s THEN created_at + interval '1 day' END,

@@ -14,6 +14,8 @@ class DocumentConfig(AppConfig):
         from document import stats_cache
 
         checks.register(check_storage_settings)
+        checks.register(check_scanner_settings)
+        checks.register(check_scanner_on_in_production, deploy=True)
         for signal in (post_save, post_delete):
             signal.connect(stats_cache.on_document_change, sender="document.Document")
             signal.connect(stats_cache.on_patient_change, sender="patient.Patient")
@@ -28,3 +30,28 @@ def check_storage_settings(**kwargs: Any) -> list[checks.CheckMessage]:
     except ImproperlyConfigured as error:
         return [checks.Error(str(error), id="document.E001")]
     return []
+
+
+def check_scanner_settings(**kwargs: Any) -> list[checks.CheckMessage]:
+    from document.scanner import ScannerSettings
+
+    try:
+        ScannerSettings.from_django()
+    except ImproperlyConfigured as error:
+        return [checks.Error(str(error), id="document.E002")]
+    return []
+
+
+def check_scanner_on_in_production(**kwargs: Any) -> list[checks.CheckMessage]:
+    """Only the setting is checked: a deploy check must pass before clamd is reachable."""
+    from django.conf import settings
+
+    if settings.DEBUG or settings.DOCUMENT_SCANNER.strip().lower() != "off":
+        return []
+    return [
+        checks.Warning(
+            "DOCUMENT_SCANNER is off: confirmed documents are downloadable without a malware scan.",
+            hint="Set DOCUMENT_SCANNER=clamd and CLAMD_SOCKET or CLAMD_HOST/CLAMD_PORT.",
+            id="document.W001",
+        )
+    ]

@@ -15,6 +15,22 @@ class DocumentType(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class ScanStatus(models.TextChoices):
+    # Confirmed, waiting for (or retrying) the malware scan: not downloadable.
+    PENDING = "pending", "Pending"
+    CLEAN = "clean", "Clean"
+    # Moved to quarantine, never served.
+    INFECTED = "infected", "Infected"
+    # The scanner failed; the scan is retried, and a platform admin can queue it again.
+    ERROR = "error", "Error"
+    # Confirmed with DOCUMENT_SCANNER=off (the embedded default), or before scanning existed.
+    SKIPPED = "skipped", "Skipped"
+
+
+# The states whose file may be downloaded.
+DOWNLOADABLE_SCAN_STATUSES = (ScanStatus.CLEAN, ScanStatus.SKIPPED)
+
+
 class Document(models.Model):
     """A patient's document. The bytes live in storage under `object_name`; this is metadata.
 
@@ -41,6 +57,15 @@ class Document(models.Model):
     uploaded_at = models.DateTimeField(null=True, blank=True)
     # As storage reports it, "<algorithm>:<value>" (e.g. "md5:<base64>").
     checksum = models.CharField(max_length=128, blank=True)
+    # GCS only: the object generation confirm checked. Downloads and scans are pinned to it, so
+    # an object overwritten after confirm is never served or scanned in its place.
+    object_generation = models.PositiveBigIntegerField(null=True, blank=True, editable=False)
+    scan_status = models.CharField(
+        max_length=16, choices=ScanStatus.choices, default=ScanStatus.PENDING
+    )
+    scanned_at = models.DateTimeField(null=True, blank=True)
+    # The scanner's name for what it found (e.g. "Eicar-Test-Signature"); empty when clean.
+    scan_finding = models.CharField(max_length=255, blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -7,10 +7,19 @@ real size, type and checksum back from storage when the client confirms an uploa
 One small interface, `Storage`:
 
 - ``sign_upload(object_name=, content_type=, size_bytes=)`` -> `SignedRequest` (a PUT)
-- ``sign_download(object_name=, filename=, content_type=)`` -> `SignedRequest` (a GET that
-  answers with ``Content-Disposition: attachment``)
+- ``sign_download(object_name=, filename=, content_type=, generation=)`` -> `SignedRequest` (a
+  GET that answers with ``Content-Disposition: attachment``)
 - ``stat(object_name)`` -> `StoredObject` or ``None`` when there is no such object
+- ``open(object_name, generation=)`` -> a seekable binary reader that fetches the bytes as it
+  is read (never the whole object at once), or ``None`` when there is no such object
+- ``quarantine(object_name, generation=)`` moves an object out of reach of every signed URL
+  (a prefix of MEDIA_ROOT, or the GCS quarantine bucket); it is never deleted
 - ``delete(object_name)``, idempotent
+
+GCS objects have generations: confirm records the one it checked, and downloads, scans and
+the quarantine are pinned to it, so an object overwritten later is never served in its place.
+The local backend has none (``generation`` is ``None``): it refuses a PUT once a document is
+confirmed instead (`LocalStorage.write`'s ``guard``).
 
 Two backends, chosen by ``STORAGE_BACKEND``:
 
@@ -35,11 +44,12 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 import google.auth
 from django.conf import settings
@@ -67,6 +77,9 @@ BACKENDS = ("local", "gcs")
 _OBJECT_NAME = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 _GCS_TIMEOUT_SECONDS = 10
 _COPY_CHUNK_BYTES = 64 * 1024
+# How much a GCS reader fetches per request: scans and content checks stream in these.
+_GCS_READ_CHUNK_BYTES = 256 * 1024
+QUARANTINE_PREFIX = "quarantine"
 
 
 class StorageUnavailable(ServiceUnavailable):
@@ -78,12 +91,17 @@ class ObjectTooLarge(Exception):
     """The bytes written exceed the size the upload was signed for."""
 
 
+class ObjectIncomplete(Exception):
+    """The body ended before the bytes the request announced."""
+
+
 @dataclass(frozen=True)
 class StorageSettings:
     """The storage settings, checked once; a bad combination fails loudly at first use."""
 
     backend: str
     bucket_name: str
+    quarantine_bucket_name: str
     credentials_path: str
     emulator_host: str
     media_root: Path
@@ -101,6 +119,7 @@ class StorageSettings:
         values = cls(
             backend=settings.STORAGE_BACKEND.strip().lower(),
             bucket_name=settings.GCS_BUCKET_NAME.strip(),
+            quarantine_bucket_name=settings.GCS_QUARANTINE_BUCKET.strip(),
             credentials_path=settings.GCS_CREDENTIALS_PATH.strip(),
             emulator_host=emulator_host,
             media_root=Path(settings.MEDIA_ROOT),
@@ -122,6 +141,8 @@ class StorageSettings:
             problems.append(f"STORAGE_BACKEND must be one of {', '.join(BACKENDS)}.")
         if self.backend == "gcs" and not self.bucket_name:
             problems.append("GCS_BUCKET_NAME is required with STORAGE_BACKEND=gcs.")
+        if self.backend == "gcs" and self.quarantine_bucket_name == self.bucket_name:
+            problems.append("GCS_QUARANTINE_BUCKET must differ from GCS_BUCKET_NAME.")
         if self.backend == "gcs" and self.emulator_host and not self.credentials_path:
             # Without a key file the client would fetch a token from Google to sign.
             problems.append("GCS_CREDENTIALS_PATH is required with STORAGE_EMULATOR_HOST.")
@@ -149,11 +170,13 @@ class SignedRequest:
 
 @dataclass(frozen=True)
 class StoredObject:
-    """What storage says about an object; `checksum` is ``"<algorithm>:<value>"``."""
+    """What storage says about an object; `checksum` is ``"<algorithm>:<value>"``, and
+    `generation` the GCS object generation (``None`` with the local backend)."""
 
     size_bytes: int
     content_type: str
     checksum: str
+    generation: int | None = None
 
 
 class Storage(Protocol):
@@ -164,10 +187,14 @@ class Storage(Protocol):
     ) -> SignedRequest: ...
 
     def sign_download(
-        self, *, object_name: str, filename: str, content_type: str
+        self, *, object_name: str, filename: str, content_type: str, generation: int | None = None
     ) -> SignedRequest: ...
 
     def stat(self, object_name: str) -> StoredObject | None: ...
+
+    def open(self, object_name: str, *, generation: int | None = None) -> IO[bytes] | None: ...
+
+    def quarantine(self, object_name: str, *, generation: int | None) -> str: ...
 
     def delete(self, object_name: str) -> None: ...
 
@@ -241,7 +268,9 @@ class LocalStorage:
             headers={"Content-Type": content_type},
         )
 
-    def sign_download(self, *, object_name: str, filename: str, content_type: str) -> SignedRequest:
+    def sign_download(
+        self, *, object_name: str, filename: str, content_type: str, generation: int | None = None
+    ) -> SignedRequest:
         expires_at = timezone.now() + self.settings.download_url_ttl
         payload = {
             "o": check_object_name(object_name),
@@ -290,9 +319,21 @@ class LocalStorage:
         return data_path.with_name(data_path.name + ".meta.json")
 
     def write(
-        self, object_name: str, chunks: Iterable[bytes], *, content_type: str, max_bytes: int
+        self,
+        object_name: str,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str,
+        max_bytes: int,
+        min_bytes: int = 1,
+        guard: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> StoredObject:
-        """Store the chunks as the object, or raise `ObjectTooLarge` past `max_bytes`."""
+        """Store the chunks as the object: `ObjectTooLarge` past `max_bytes`, `ObjectIncomplete`
+        below `min_bytes`, and nothing moved into place in either case.
+
+        The bytes stream to a temporary file first; the move into place runs inside `guard()`,
+        which may refuse it (the upload's document confirmed meanwhile) by raising.
+        """
         data_path = self._data_path(object_name)
         data_path.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.md5(usedforsecurity=False)
@@ -308,11 +349,14 @@ class LocalStorage:
                     temp_file.write(chunk)
                 temp_file.flush()
                 os.fsync(temp_file.fileno())
+            if size < min_bytes:
+                raise ObjectIncomplete
             stored = StoredObject(
                 size_bytes=size, content_type=content_type, checksum=_md5_checksum(digest)
             )
-            self._write_meta(data_path, stored)
-            os.replace(temp_name, data_path)
+            with guard():
+                self._write_meta(data_path, stored)
+                os.replace(temp_name, data_path)
         except BaseException:
             Path(temp_name).unlink(missing_ok=True)
             raise
@@ -340,11 +384,24 @@ class LocalStorage:
             size_bytes=size, content_type=meta["content_type"], checksum=meta["checksum"]
         )
 
-    def open(self, object_name: str) -> IO[bytes] | None:
+    def open(self, object_name: str, *, generation: int | None = None) -> IO[bytes] | None:
         try:
             return self._data_path(object_name).open("rb")
         except FileNotFoundError:
             return None
+
+    def quarantine(self, object_name: str, *, generation: int | None = None) -> str:
+        """Move the object (and its meta file) under ``MEDIA_ROOT/quarantine/``; idempotent."""
+        quarantined = f"{QUARANTINE_PREFIX}/{check_object_name(object_name)}"
+        source, target = self._data_path(object_name), self._data_path(quarantined)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for source_path, target_path in (
+            (self._meta_path(source), self._meta_path(target)),
+            (source, target),
+        ):
+            if source_path.exists():
+                os.replace(source_path, target_path)
+        return quarantined
 
     def delete(self, object_name: str) -> None:
         data_path = self._data_path(object_name)
@@ -364,6 +421,44 @@ def read_in_chunks(stream: IO[bytes], length: int) -> Iterator[bytes]:
 
 
 # --- gcs --------------------------------------------------------------------------------------
+
+
+class _GCSReader:
+    """A `BlobReader` whose failures are `StorageUnavailable`, as every other GCS call here:
+    a scan or content check that loses storage half way is retried, not left undecided."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+
+    def _call(self, method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except (GoogleAPIError, RequestException) as error:
+            raise StorageUnavailable from error
+
+    def read(self, size: int = -1) -> bytes:
+        return bytes(self._call(self._reader.read, size))
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return int(self._call(self._reader.seek, offset, whence))
+
+    def tell(self) -> int:
+        return int(self._reader.tell())
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> _GCSReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class GCSStorage:
@@ -428,13 +523,17 @@ class GCSStorage:
             url=url, method="PUT", expires_at=expires_at, headers={"Content-Type": content_type}
         )
 
-    def sign_download(self, *, object_name: str, filename: str, content_type: str) -> SignedRequest:
+    def sign_download(
+        self, *, object_name: str, filename: str, content_type: str, generation: int | None = None
+    ) -> SignedRequest:
+        # `generation` is a signed query parameter: the URL serves that generation or nothing.
         url, expires_at = self._sign(
             object_name,
             self.settings.download_url_ttl,
             method="GET",
             response_disposition=attachment_disposition(filename),
             response_type=content_type,
+            generation=generation,
         )
         return SignedRequest(url=url, method="GET", expires_at=expires_at)
 
@@ -458,7 +557,52 @@ class GCSStorage:
             size_bytes=int(blob.size or 0),
             content_type=blob.content_type or "",
             checksum=checksum,
+            generation=int(blob.generation) if blob.generation else None,
         )
+
+    def open(self, object_name: str, *, generation: int | None = None) -> IO[bytes] | None:
+        """A reader of that generation that downloads ranges as it is read."""
+        blob = self.bucket.blob(check_object_name(object_name), generation=generation)
+        try:
+            # The generation's metadata first: a missing object fails here, not at a read.
+            blob.reload(timeout=_GCS_TIMEOUT_SECONDS, retry=self._retry())
+            if generation is not None and int(blob.generation or 0) != generation:
+                return None
+            reader = blob.open("rb", chunk_size=_GCS_READ_CHUNK_BYTES, retry=self._retry())
+        except NotFound:
+            return None
+        except (GoogleAPIError, RequestException) as error:
+            raise StorageUnavailable from error
+        return cast(IO[bytes], _GCSReader(reader))
+
+    def quarantine(self, object_name: str, *, generation: int | None) -> str:
+        """Copy that generation to the quarantine bucket, then delete it here; idempotent."""
+        if not self.settings.quarantine_bucket_name:
+            raise ImproperlyConfigured("GCS_QUARANTINE_BUCKET is not set.")
+        source = self.bucket.blob(check_object_name(object_name), generation=generation)
+        target_bucket = self.bucket.client.bucket(self.settings.quarantine_bucket_name)
+        try:
+            self.bucket.copy_blob(
+                source,
+                target_bucket,
+                object_name,
+                source_generation=generation,
+                timeout=_GCS_TIMEOUT_SECONDS,
+                retry=self._retry(),
+            )
+        except NotFound:
+            # Already moved by an earlier run of the same scan (tasks run at least once).
+            if target_bucket.get_blob(object_name, timeout=_GCS_TIMEOUT_SECONDS) is None:
+                raise StorageUnavailable from None
+        except (GoogleAPIError, RequestException) as error:
+            raise StorageUnavailable from error
+        try:
+            source.delete(timeout=_GCS_TIMEOUT_SECONDS, retry=self._retry())
+        except NotFound:
+            pass
+        except (GoogleAPIError, RequestException) as error:
+            raise StorageUnavailable from error
+        return f"gs://{self.settings.quarantine_bucket_name}/{object_name}"
 
     def delete(self, object_name: str) -> None:
         try:
@@ -491,6 +635,7 @@ def get_local_storage() -> LocalStorage:
 _STORAGE_SETTINGS = {
     "STORAGE_BACKEND",
     "GCS_BUCKET_NAME",
+    "GCS_QUARANTINE_BUCKET",
     "GCS_CREDENTIALS_PATH",
     "STORAGE_EMULATOR_HOST",
     "MEDIA_ROOT",

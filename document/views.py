@@ -103,6 +103,10 @@ class ConfirmUploadView(AuditedViewMixin, APIView):
         request=serializers.DocumentConfirmSerializer,
         responses={
             200: serializers.DocumentSerializer,
+            400: _conflict(
+                "Larger than declared, empty, of another type, or content that is not of the "
+                "declared type (`content_mismatch`): the object is removed."
+            ),
             409: _conflict("The file is not in storage yet (`upload_missing`)."),
         },
     )
@@ -184,7 +188,10 @@ class DocumentViewSet(AuditedViewMixin, ScopedViewMixin, viewsets.GenericViewSet
     @extend_schema(
         responses={
             200: serializers.DownloadUrlSerializer,
-            409: _conflict("The file has not been uploaded yet (`not_uploaded`)."),
+            409: _conflict(
+                "The file has not been uploaded yet (`not_uploaded`), has not passed its malware "
+                "scan yet (`scan_pending`), or was found infected (`document_quarantined`)."
+            ),
         }
     )
     @action(detail=True, methods=["get"])
@@ -339,7 +346,9 @@ class LocalFileView(AuditedViewMixin, APIView):
         responses={
             200: OpenApiResponse(description="Stored. Now call `POST /api/document/confirm/`."),
             403: _FILE_URL_REFUSED,
-            409: _conflict("The file is already uploaded (`upload_closed`)."),
+            409: _conflict(
+                "The document was confirmed, before or while this body arrived (`upload_closed`)."
+            ),
             410: _FILE_URL_GONE,
             411: OpenApiResponse(ErrorEnvelopeSerializer, description="Content-Length missing."),
         },

@@ -184,6 +184,7 @@ def _write(job: ExportJob, run_key: uuid.UUID) -> None:
                 _ndjson(job, resource_type, progress, counter),
                 content_type="application/fhir+ndjson",
                 max_bytes=sys.maxsize,
+                min_bytes=0,  # a type with no rows is an empty file
             )
             output.append({"type": resource_type, "object_name": object_name, "count": counter[0]})
     except ExportStopped:

@@ -94,6 +94,8 @@ class DocumentFactory(factory.django.DjangoModelFactory[Document]):
             is_uploaded=True,
             uploaded_at=factory.LazyFunction(timezone.now),
             checksum="md5:AAAAAAAAAAAAAAAAAAAAAA==",
+            # As confirmed with the scanner off (the test settings).
+            scan_status="skipped",
         )
 
     patient = factory.SubFactory(PatientFactory)

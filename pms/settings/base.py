@@ -361,6 +361,8 @@ PATIENT_PHONE_STRICT = env.bool("PATIENT_PHONE_STRICT", default=False)
 # --- Documents --------------------------------------------------------------------------------
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
 GCS_BUCKET_NAME = env.str("GCS_BUCKET_NAME", default="")
+# Where infected objects are moved (gcs backend; required there with the scanner on).
+GCS_QUARANTINE_BUCKET = env.str("GCS_QUARANTINE_BUCKET", default="")
 GCS_CREDENTIALS_PATH = env.str("GCS_CREDENTIALS_PATH", default="")
 STORAGE_EMULATOR_HOST = env.str("STORAGE_EMULATOR_HOST", default="")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
@@ -380,6 +382,13 @@ DOCUMENT_ALLOWED_CONTENT_TYPES = env.list(
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     ],
 )
+# Malware scan of every confirmed document: "clamd", or "off" (the embedded default: documents
+# are `skipped` and downloadable unscanned; `check --deploy` warns when DEBUG is off).
+DOCUMENT_SCANNER = env.str("DOCUMENT_SCANNER", default="off")
+# clamd's TCP address, or its Unix socket (CLAMD_SOCKET wins when both are set).
+CLAMD_HOST = env.str("CLAMD_HOST", default="")
+CLAMD_PORT = env.int("CLAMD_PORT", default=3310)
+CLAMD_SOCKET = env.str("CLAMD_SOCKET", default="")
 # Pending (never confirmed) documents older than this are removed by `purge_stale_uploads`.
 DOCUMENT_PENDING_MAX_AGE_HOURS = env.int("DOCUMENT_PENDING_MAX_AGE_HOURS", default=24)
 

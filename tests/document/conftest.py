@@ -9,12 +9,17 @@ import json
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from gcp_storage_emulator import server as emulator_server
+from gcp_storage_emulator.exceptions import NotFound
+from gcp_storage_emulator.handlers import objects as emulator_objects
 from gcp_storage_emulator.server import create_server
 from rest_framework.test import APIClient
 
@@ -22,9 +27,11 @@ from accounts.models import Organization, User
 from document.models import Document
 from document.storage import LocalStorage, get_storage
 from patient.models import Patient
+from tests.document.clamd import Clamd, require_clamd
 from tests.factories import DocumentFactory, PatientFactory
 
 EMULATOR_BUCKET = "pms-test-documents"
+QUARANTINE_BUCKET = "pms-test-quarantine"
 SERVICE_ACCOUNT_EMAIL = "pms-signer@pms-test.iam.gserviceaccount.com"
 
 
@@ -47,15 +54,59 @@ def _free_loopback_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _only_the_requested_generation(handler: Any) -> Any:
+    """GCS answers a read that names a `generation` (metadata or media) with that generation
+    or 404 (a bucket without versioning keeps no overwritten generation); the emulator ignores
+    the parameter and serves the newest object, so the tests give it GCS's behaviour."""
+
+    def pinned(request: Any, response: Any, storage: Any, *args: Any, **kwargs: Any) -> Any:
+        wanted = request.query.get("generation")
+        if wanted and not request.query.get("softDeleted"):
+            try:
+                current = storage.get_file_obj(
+                    request.params["bucket_name"], request.params["object_id"]
+                )
+            except NotFound:
+                current = {}
+            if str(current.get("generation")) != wanted[0]:
+                response.status = HTTPStatus.NOT_FOUND
+                return None
+        return handler(request, response, storage, *args, **kwargs)
+
+    return pinned
+
+
 @pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[Emulator]:
+    originals = {"download": emulator_objects.download, "get": emulator_objects.get}
+    pinned = {name: _only_the_requested_generation(handler) for name, handler in originals.items()}
+    replaced: list[tuple[dict[Any, Any], Any, Any]] = []
+    for _, handlers in emulator_server.HANDLERS:
+        for method, handler in handlers.items():
+            for name, original in originals.items():
+                if handler is original:
+                    handlers[method] = pinned[name]
+                    replaced.append((handlers, method, original))
+    # `get` hands `alt=media` reads to `download` by its module-level name.
+    emulator_objects.download = pinned["download"]
     port = _free_loopback_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket=EMULATOR_BUCKET)
     server.start()
+    url = f"http://127.0.0.1:{port}"
+    created = requests.post(
+        f"{url}/storage/v1/b",
+        params={"project": "pms-test"},
+        json={"name": QUARANTINE_BUCKET},
+        timeout=10,
+    )
+    assert created.status_code == 200, created.text
     try:
-        yield Emulator(url=f"http://127.0.0.1:{port}", server=server)
+        yield Emulator(url=url, server=server)
     finally:
         server.stop()
+        emulator_objects.download = originals["download"]
+        for handlers, method, original in replaced:
+            handlers[method] = original
 
 
 @pytest.fixture(scope="session")
@@ -101,10 +152,33 @@ def gcs_backend(
     """Switch the app to the gcs backend, pointed at the emulator; empty bucket per test."""
     settings.STORAGE_BACKEND = "gcs"
     settings.GCS_BUCKET_NAME = EMULATOR_BUCKET
+    settings.GCS_QUARANTINE_BUCKET = QUARANTINE_BUCKET
     settings.GCS_CREDENTIALS_PATH = str(service_account.path)
     settings.STORAGE_EMULATOR_HOST = gcs_emulator.url
     yield gcs_emulator
     gcs_emulator.server.wipe(keep_buckets=True)
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clamd]:
+    """One clamd for the session (tests/document/clamd.py); skips (fails on CI) without it."""
+    daemon = Clamd(require_clamd(), tmp_path_factory.mktemp("clamd"))
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def scanner(settings: Any, clamd: Clamd) -> Iterator[Clamd]:
+    """The scanner on, pointed at the session's clamd; clamd is running again afterwards."""
+    settings.DOCUMENT_SCANNER = "clamd"
+    settings.CLAMD_HOST = "127.0.0.1"
+    settings.CLAMD_PORT = clamd.port
+    yield clamd
+    if not clamd.running:
+        clamd.start()
 
 
 @pytest.fixture

@@ -17,8 +17,11 @@ from tests.factories import DocumentFactory
 def test_concurrent_confirms_wait_for_the_row_lock_and_agree(
     postgres_only: None, patient: Patient, local_storage: LocalStorage
 ) -> None:
-    document = DocumentFactory.create(patient=patient, size_bytes=3)
-    local_storage.write(document.object_name, [b"pdf"], content_type="application/pdf", max_bytes=3)
+    body = b"%PDF-1.4"  # confirm checks the content too
+    document = DocumentFactory.create(patient=patient, size_bytes=len(body))
+    local_storage.write(
+        document.object_name, [body], content_type="application/pdf", max_bytes=len(body)
+    )
     results: list[Document] = []
     errors: list[BaseException] = []
 

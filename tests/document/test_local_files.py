@@ -183,7 +183,9 @@ def test_a_download_returns_the_bytes_as_an_attachment(stored_document: Document
 def test_a_download_filename_is_quoted_safely(
     patient: Patient, local_storage: LocalStorage
 ) -> None:
-    document = DocumentFactory.create(patient=patient, filename='résumé "final".pdf', size_bytes=3)
+    document = DocumentFactory.create(
+        patient=patient, uploaded=True, filename='résumé "final".pdf', size_bytes=3
+    )
     local_storage.write(document.object_name, [b"pdf"], content_type="application/pdf", max_bytes=3)
 
     response = Client().get(download_path(document))

@@ -1,4 +1,5 @@
-"""The FHIR walk-through of docs/fhir.md runs as written against a live server with the demo clinic."""
+"""The FHIR walk-through of docs/fhir.md runs as written against a live server with the demo
+clinic."""
 
 import re
 import shutil

@@ -46,6 +46,11 @@ NOT_PHI = {
     "created_at",
     "updated_at",
     "version",
+    "scan_status",
+    "scanned_at",
+    # The name of the malware clamd found (e.g. Eicar-Test-Signature), not the file's content.
+    "scan_finding",
+    "object_generation",
 }
 
 
