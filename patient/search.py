@@ -28,7 +28,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Greatest, Upper
 
-from patient.models import Patient
+from patient.models import Patient, PatientAlias
 
 # Only digits and phone punctuation: the term may be (part of) a phone number.
 _PHONE_LIKE = re.compile(r"^[0-9+()./\s-]*[0-9][0-9+()./\s-]*$")
@@ -38,9 +38,20 @@ _MAX_VARIANT_QUERY = 16
 _VARIANT_WEIGHT = 0.9
 
 
+def alias_condition(mrn: str) -> Q:
+    """Patients that `mrn` was the MRN of a record merged into (an alias)."""
+    return Q(pk__in=PatientAlias.objects.filter(mrn=mrn.strip().upper()).values("patient"))
+
+
 def search_condition(term: str) -> Q:
-    """Substring match on name, email, MRN and, for phone-like terms, phone digits."""
-    condition = Q(full_name__icontains=term) | Q(email__icontains=term) | Q(mrn__icontains=term)
+    """Substring match on name, email, MRN and, for phone-like terms, phone digits; the exact
+    former MRN of a merged record."""
+    condition = (
+        Q(full_name__icontains=term)
+        | Q(email__icontains=term)
+        | Q(mrn__icontains=term)
+        | alias_condition(term)
+    )
     if _PHONE_LIKE.match(term):
         # Phones are stored as E.164 digits: "(202) 555-01" must match "+1202555014".
         condition |= Q(phone__icontains=re.sub(r"\D", "", term))
@@ -110,7 +121,7 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     contains = [Q(full_name__icontains=v) for v in variants]
     fuzzy_name = reduce(or_, contains, Q(WordSimilar(name, Value(needle))))
     identifier = Case(
-        When(Q(mrn__iexact=term) | Q(email__iexact=term), then=Value(1.0)),
+        When(Q(mrn__iexact=term) | Q(email__iexact=term) | alias_condition(term), then=Value(1.0)),
         When(search_condition(term), then=Value(0.5)),
         default=Value(0.0),
         output_field=FloatField(),
@@ -137,7 +148,7 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
 
 def _ranked_substring_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
     rank = Case(
-        When(Q(mrn__iexact=term) | Q(email__iexact=term), then=Value(3)),
+        When(Q(mrn__iexact=term) | Q(email__iexact=term) | alias_condition(term), then=Value(3)),
         When(full_name__istartswith=term, then=Value(2)),
         When(full_name__icontains=term, then=Value(1)),
         default=Value(0),

@@ -252,11 +252,18 @@ PAGINATION_MAX_RESULTS = env.int("PAGINATION_MAX_RESULTS", default=10000)
 
 # --- CORS for the clinic's single-page app ----------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
-CORS_EXPOSE_HEADERS = ["ETag", "X-Request-ID", "Retry-After", "X-Count-Exact"]
+CORS_EXPOSE_HEADERS = [
+    "ETag",
+    "X-Request-ID",
+    "Retry-After",
+    "X-Count-Exact",
+    "Idempotent-Replayed",
+]
 CORS_ALLOW_HEADERS = [
     "accept",
     "authorization",
     "content-type",
+    "idempotency-key",
     "if-match",
     "x-request-id",
 ]
@@ -306,6 +313,9 @@ PATIENT_PHONE_STRICT = env.bool("PATIENT_PHONE_STRICT", default=False)
 # pg_trgm word-similarity threshold (0-1) of the ranked /search/ on PostgreSQL; lower finds
 # more typos and more noise.
 PATIENT_SEARCH_SIMILARITY = env.float("PATIENT_SEARCH_SIMILARITY", default=0.4)
+# Duplicate score (0-1, patient/duplicates.py) from which a registration answers 409
+# possible_duplicate; lower catches more duplicates and asks about more namesakes.
+PATIENT_DUPLICATE_THRESHOLD = env.float("PATIENT_DUPLICATE_THRESHOLD", default=0.6)
 
 # --- Documents --------------------------------------------------------------------------------
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")

@@ -23,7 +23,8 @@ from accounts.models import Organization, Role, User
 from document.models import Document
 from document.services import document_sign_download, document_sign_upload
 from document.storage import get_storage
-from patient.models import MRNSequence, Patient
+from patient.models import MRNSequence, Patient, PatientAlias, PatientMerge
+from patient.services import patient_merge
 from tests.audit.test_coverage import audited_endpoints
 from tests.factories import DocumentFactory, PatientFactory, UserFactory
 
@@ -59,6 +60,9 @@ EXPECTATIONS: dict[tuple[str, str], Rule] = {
     ("GET", "patient-history"): Rule(EVERY_ROLE, 200),
     ("POST", "patient-restore"): Rule(frozenset({ADMIN}), 200),
     ("GET", "patient-summary"): Rule(EVERY_ROLE, 200),
+    ("GET", "patient-duplicates"): Rule(EVERY_ROLE, 200),
+    ("POST", "patient-merge"): Rule(CLINICAL, 200),
+    ("POST", "patient-unmerge"): Rule(CLINICAL, 200),
     ("POST", "document-sign-upload"): Rule(EVERY_ROLE, 201),
     ("POST", "document-confirm"): Rule(EVERY_ROLE, 200),
     ("GET", "document-list"): Rule(EVERY_ROLE, 200, names_object=False),
@@ -91,6 +95,9 @@ class Clinic:
     archived: Patient
     pending: Document
     uploaded: Document
+    # Another record of `patient`'s (merge), and a record merged into `patient` (unmerge).
+    duplicate: Patient
+    merged: Patient
 
 
 @dataclass
@@ -111,7 +118,12 @@ def _clinic(organization: Organization) -> Clinic:
         storage.write(  # type: ignore[attr-defined]
             document.object_name, [PDF], content_type="application/pdf", max_bytes=len(PDF)
         )
-    return Clinic(organization, patient, archived, pending, uploaded)
+    duplicate = PatientFactory.create(organization=organization, full_name="Jane Doe")
+    merged = PatientFactory.create(organization=organization, full_name="Jane Doe")
+    actor = UserFactory.create(role=Role.CLINICIAN, organization=organization)
+    patient_merge(actor=actor, target=patient, source=merged)
+    patient.refresh_from_db()
+    return Clinic(organization, patient, archived, pending, uploaded, duplicate, merged)
 
 
 @pytest.fixture
@@ -163,6 +175,13 @@ CALLS: dict[tuple[str, str], Callable[[Clinic], Call]] = {
     ("GET", "patient-history"): lambda c: Call(_url("patient-history", c.patient.pk)),
     ("POST", "patient-restore"): lambda c: Call(_url("patient-restore", c.archived.pk)),
     ("GET", "patient-summary"): lambda c: Call(_url("patient-summary", c.patient.pk)),
+    ("GET", "patient-duplicates"): lambda c: Call(_url("patient-duplicates", c.patient.pk)),
+    ("POST", "patient-merge"): lambda c: Call(
+        _url("patient-merge", c.patient.pk), {"source": c.duplicate.pk}
+    ),
+    ("POST", "patient-unmerge"): lambda c: Call(
+        _url("patient-unmerge", c.patient.pk), {"source": c.merged.pk}
+    ),
     ("POST", "document-sign-upload"): lambda c: Call(_url("document-sign-upload"), _upload_body(c)),
     ("POST", "document-confirm"): lambda c: Call(
         _url("document-confirm"), {"document_id": c.pending.pk}
@@ -191,6 +210,8 @@ def snapshot(media_root: Path) -> dict[str, Any]:
         "patients": list(Patient.objects.order_by("pk").values()),
         "patient_history": list(Patient.history.order_by("pk").values()),  # type: ignore[attr-defined]
         "mrn_sequences": list(MRNSequence.objects.order_by("pk").values()),
+        "merges": list(PatientMerge.objects.order_by("pk").values()),
+        "aliases": list(PatientAlias.objects.order_by("pk").values()),
         "documents": list(Document.objects.order_by("pk").values()),
         "files": sorted(
             (str(path.relative_to(media_root)), path.read_bytes())

@@ -1,0 +1,215 @@
+"""Likely duplicates of a patient in their clinic: who they are, and how sure we are
+(docs/identity.md).
+
+Candidates come from one query over indexes: the same MRN (or a former MRN, an alias), email
+(case-insensitive) or E.164 phone, or a birth date that matches exactly, with day and month
+swapped, or within a year where either date is an estimate (an age only). Estimated dates name a
+three-year span, so that branch is narrowed by the name too: trigram similarity on PostgreSQL
+(the GIN index of migration 0002), the family name elsewhere. A name alone never makes a
+candidate: it cannot reach the threshold (common names are shared by strangers).
+
+Each candidate is scored in Python: the sum of the weights below, at most 1.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import jellyfish
+from django.conf import settings
+from django.db import connections
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from rapidfuzz.distance import JaroWinkler
+
+from patient.models import Patient, PatientAlias
+from patient.search import WordSimilar, indexed_upper
+
+# The same MRN in one clinic is the same chart, whatever else differs.
+WEIGHT_MRN = 1.0
+# A phone or an email address is personal: shared within a family at most, so it alone asks
+# the question (the clerk confirms a sibling with confirm_new).
+WEIGHT_PHONE = 0.6
+WEIGHT_EMAIL = 0.6
+# The birth date is the strongest attribute after identifiers, but about 1 in 365 strangers
+# share it, so it never decides alone.
+WEIGHT_BIRTH_DATE = 0.35
+# Day and month typed in the other order (US and European forms) is a classic entry error.
+WEIGHT_BIRTH_DATE_SWAPPED = 0.3
+# An age gives only a year, and a birthday may have passed since it was asked.
+WEIGHT_BIRTH_YEAR_ESTIMATED = 0.2
+# The name counts most of all attributes but, alone, stays below any sensible threshold:
+# namesakes are common. Multiplied by the name similarity below.
+WEIGHT_NAME = 0.45
+# Names that sound the same (metaphone of every word) are this similar at least: "Jon" and
+# "John", "Smyth" and "Smith".
+PHONETIC_SIMILARITY = 0.9
+# From this similarity on, the name is reported as a matched field.
+NAME_MATCHED = 0.8
+
+# Candidates the check reports (the API's 409 and /duplicates/), best first.
+MAX_REPORTED = 5
+# Rows scored at most per check: bounds the work for a clinic full of one birthday.
+MAX_SCORED = 500
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the check compares: a patient, or the body of one about to be registered."""
+
+    full_name: str
+    date_of_birth: date
+    birth_date_estimated: bool = False
+    email: str = ""
+    phone: str = ""
+    mrn: str = ""
+
+    @classmethod
+    def of(cls, patient: Patient) -> "Identity":
+        return cls(
+            full_name=patient.full_name,
+            date_of_birth=patient.date_of_birth,
+            birth_date_estimated=patient.birth_date_estimated,
+            email=patient.email,
+            phone=patient.phone,
+            mrn=patient.mrn,
+        )
+
+
+@dataclass
+class Candidate:
+    patient: Patient
+    score: float
+    matched: list[str] = field(default_factory=list)
+
+    def as_details(self) -> dict[str, Any]:
+        """What a response may carry: no PHI beyond the id and the MRN."""
+        return {
+            "id": self.patient.pk,
+            "mrn": self.patient.mrn,
+            "score": self.score,
+            "matched": self.matched,
+        }
+
+
+def _words(name: str) -> list[str]:
+    folded = unicodedata.normalize("NFKD", name.casefold())
+    return _WORD.findall("".join(char for char in folded if not unicodedata.combining(char)))
+
+
+def _trigrams(words: list[str]) -> set[str]:
+    # pg_trgm's trigrams: each word padded with two spaces in front and one behind.
+    grams: set[str] = set()
+    for word in words:
+        padded = f"  {word} "
+        grams.update(padded[i : i + 3] for i in range(len(padded) - 2))
+    return grams
+
+
+def name_similarity(first: str, second: str) -> float:
+    """0..1: the mean of trigram similarity (as pg_trgm computes it, so word order and
+    spacing count little) and Jaro-Winkler of the sorted words (typos, short forms), raised to
+    PHONETIC_SIMILARITY when every word sounds the same."""
+    words_a, words_b = sorted(_words(first)), sorted(_words(second))
+    if not words_a or not words_b:
+        return 0.0
+    grams_a, grams_b = _trigrams(words_a), _trigrams(words_b)
+    trigram = len(grams_a & grams_b) / len(grams_a | grams_b)
+    jaro_winkler = JaroWinkler.similarity(" ".join(words_a), " ".join(words_b))
+    similarity = (trigram + jaro_winkler) / 2
+    sounds = [jellyfish.metaphone(word) for word in words_a]
+    if sounds == [jellyfish.metaphone(word) for word in words_b]:
+        similarity = max(similarity, PHONETIC_SIMILARITY)
+    return similarity
+
+
+def _swapped(day: date) -> date | None:
+    if day.day > 12 or day.day == day.month:
+        return None
+    return day.replace(month=day.day, day=day.month)
+
+
+def _birth_date_weight(new: Identity, old: Patient) -> float:
+    if new.date_of_birth == old.date_of_birth:
+        return WEIGHT_BIRTH_DATE
+    if new.date_of_birth == _swapped(old.date_of_birth):
+        return WEIGHT_BIRTH_DATE_SWAPPED
+    estimated = new.birth_date_estimated or old.birth_date_estimated
+    if estimated and abs(new.date_of_birth.year - old.date_of_birth.year) <= 1:
+        return WEIGHT_BIRTH_YEAR_ESTIMATED
+    return 0.0
+
+
+def score(new: Identity, old: Patient, *, alias_matched: bool = False) -> Candidate:
+    weights: dict[str, float] = {}
+    if new.mrn and (new.mrn.upper() == old.mrn.upper() or alias_matched):
+        weights["mrn"] = WEIGHT_MRN
+    if new.email and new.email.casefold() == old.email.casefold():
+        weights["email"] = WEIGHT_EMAIL
+    if new.phone and new.phone == old.phone:
+        weights["phone"] = WEIGHT_PHONE
+    birth = _birth_date_weight(new, old)
+    if birth:
+        weights["date_of_birth"] = birth
+    similarity = name_similarity(new.full_name, old.full_name)
+    total = min(1.0, sum(weights.values()) + WEIGHT_NAME * similarity)
+    matched = sorted([*weights, *(["full_name"] if similarity >= NAME_MATCHED else [])])
+    return Candidate(patient=old, score=round(total, 3), matched=matched)
+
+
+def _birth_years(day: date) -> tuple[date, date]:
+    return date(day.year - 1, 1, 1), date(day.year + 1, 12, 31)
+
+
+def _by_name(queryset: QuerySet[Patient], name: str) -> Q:
+    if connections[queryset.db].vendor == "postgresql":
+        return Q(WordSimilar(indexed_upper("full_name"), Value(name.upper())))
+    words = _words(name)
+    return Q(full_name__icontains=words[-1]) if words else Q(pk__in=[])
+
+
+def candidate_condition(queryset: QuerySet[Patient], new: Identity) -> Q:
+    """Rows that may be `new`: each branch is served by an index led by the clinic."""
+    condition = Q(pk__in=[])
+    if new.mrn:
+        condition |= Q(mrn=new.mrn.upper())
+        condition |= Q(pk__in=PatientAlias.objects.filter(mrn=new.mrn.upper()).values("patient"))
+    if new.email:
+        condition |= Q(email__iexact=new.email)
+    if new.phone:
+        condition |= Q(phone=new.phone)
+    day = new.date_of_birth
+    condition |= Q(date_of_birth__in=[d for d in (day, _swapped(day)) if d is not None])
+    if new.birth_date_estimated:
+        start, end = _birth_years(day)
+        condition |= Q(date_of_birth__range=(start, end)) & _by_name(queryset, new.full_name)
+    else:
+        first_days = [date(day.year + offset, 1, 1) for offset in (-1, 0, 1)]
+        condition |= Q(date_of_birth__in=first_days, birth_date_estimated=True) & _by_name(
+            queryset, new.full_name
+        )
+    return condition
+
+
+def find_duplicates(
+    patients: QuerySet[Patient], new: Identity, *, exclude_pk: Any = None
+) -> list[Candidate]:
+    """Of `patients` (active patients of one clinic), those at or above the threshold, best
+    first, at most MAX_REPORTED. One query."""
+    rows = patients.filter(candidate_condition(patients, new))
+    if exclude_pk is not None:
+        rows = rows.exclude(pk=exclude_pk)
+    if new.mrn:
+        aliases = PatientAlias.objects.filter(patient=OuterRef("pk"), mrn=new.mrn.upper())
+        rows = rows.annotate(alias_matched=Exists(aliases))
+    scored = [
+        score(new, patient, alias_matched=getattr(patient, "alias_matched", False))
+        for patient in rows.order_by()[:MAX_SCORED]
+    ]
+    threshold = settings.PATIENT_DUPLICATE_THRESHOLD
+    found = [candidate for candidate in scored if candidate.score >= threshold]
+    found.sort(key=lambda candidate: (-candidate.score, candidate.patient.pk))
+    return found[:MAX_REPORTED]
