@@ -8,7 +8,8 @@ three-year span, so that branch is narrowed by the name too: trigram similarity 
 (the GIN index of migration 0002), the family name elsewhere. A name alone never makes a
 candidate: it cannot reach the threshold (common names are shared by strangers).
 
-Each candidate is scored in Python: the sum of the weights below, at most 1.
+Each candidate is scored in Python: the sum of the weights of the attributes that agree (the
+name's scaled by how alike it is), at most 1.
 """
 
 import re
@@ -33,20 +34,27 @@ WEIGHT_MRN = 1.0
 WEIGHT_PHONE = 0.6
 WEIGHT_EMAIL = 0.6
 # The birth date is the strongest attribute after identifiers, but about 1 in 365 strangers
-# share it, so it never decides alone.
-WEIGHT_BIRTH_DATE = 0.35
+# share it, so it never decides alone; with the family name it does (siblings, twins).
+WEIGHT_BIRTH_DATE = 0.4
 # Day and month typed in the other order (US and European forms) is a classic entry error.
-WEIGHT_BIRTH_DATE_SWAPPED = 0.3
+WEIGHT_BIRTH_DATE_SWAPPED = 0.35
 # An age gives only a year, and a birthday may have passed since it was asked.
 WEIGHT_BIRTH_YEAR_ESTIMATED = 0.2
-# The name counts most of all attributes but, alone, stays below any sensible threshold:
-# namesakes are common. Multiplied by the name similarity below.
-WEIGHT_NAME = 0.45
-# Names that sound the same (metaphone of every word) are this similar at least: "Jon" and
-# "John", "Smyth" and "Smith".
+# Family names are rarer than given names, so agreeing on one says more. Both together stay
+# below any sensible threshold: namesakes are common.
+WEIGHT_FAMILY_NAME = 0.25
+WEIGHT_GIVEN_NAME = 0.15
+# Two name parts agree from this similarity on (Jaro-Winkler, or PHONETIC_SIMILARITY when
+# their metaphone codes are equal); below, they differ.
+NAME_AGREEMENT = 0.85
 PHONETIC_SIMILARITY = 0.9
-# From this similarity on, the name is reported as a matched field.
-NAME_MATCHED = 0.8
+# Metaphone drops vowels ("Jane" and "John" share a code), so it only lifts parts that are
+# spelled alike to begin with ("Catherine" and "Kathryn", "Jeff" and "Geoff").
+PHONETIC_MIN_SIMILARITY = 0.7
+# Whole names whose trigram similarity (as pg_trgm computes it) reaches this agree in both
+# parts: the words are the same but in another order or split differently ("Smith John",
+# "Mary-Ann" and "Mary Ann").
+TRIGRAM_AGREEMENT = 0.6
 
 # Candidates the check reports (the API's 409 and /duplicates/), best first.
 MAX_REPORTED = 5
@@ -109,21 +117,38 @@ def _trigrams(words: list[str]) -> set[str]:
     return grams
 
 
-def name_similarity(first: str, second: str) -> float:
-    """0..1: the mean of trigram similarity (as pg_trgm computes it, so word order and
-    spacing count little) and Jaro-Winkler of the sorted words (typos, short forms), raised to
-    PHONETIC_SIMILARITY when every word sounds the same."""
-    words_a, words_b = sorted(_words(first)), sorted(_words(second))
+def trigram_similarity(first: list[str], second: list[str]) -> float:
+    grams_a, grams_b = _trigrams(first), _trigrams(second)
+    if not grams_a or not grams_b:
+        return 0.0
+    return len(grams_a & grams_b) / len(grams_a | grams_b)
+
+
+def _agreement(first: str, second: str) -> float:
+    """0, or how alike two name parts are once they agree (NAME_AGREEMENT..1)."""
+    if not first or not second:
+        return 0.0
+    similarity = JaroWinkler.similarity(first, second)
+    if similarity >= PHONETIC_MIN_SIMILARITY and (
+        jellyfish.metaphone(first) == jellyfish.metaphone(second)
+    ):
+        similarity = max(similarity, PHONETIC_SIMILARITY)
+    return similarity if similarity >= NAME_AGREEMENT else 0.0
+
+
+def name_score(first: str, second: str) -> float:
+    """The name's part of the score, 0..WEIGHT_FAMILY_NAME + WEIGHT_GIVEN_NAME: the family
+    name (the last word) and the given names (the others), each counted when they agree."""
+    words_a, words_b = _words(first), _words(second)
     if not words_a or not words_b:
         return 0.0
-    grams_a, grams_b = _trigrams(words_a), _trigrams(words_b)
-    trigram = len(grams_a & grams_b) / len(grams_a | grams_b)
-    jaro_winkler = JaroWinkler.similarity(" ".join(words_a), " ".join(words_b))
-    similarity = (trigram + jaro_winkler) / 2
-    sounds = [jellyfish.metaphone(word) for word in words_a]
-    if sounds == [jellyfish.metaphone(word) for word in words_b]:
-        similarity = max(similarity, PHONETIC_SIMILARITY)
-    return similarity
+    family = _agreement(words_a[-1], words_b[-1])
+    given = _agreement(" ".join(words_a[:-1]), " ".join(words_b[:-1]))
+    by_parts = WEIGHT_FAMILY_NAME * family + WEIGHT_GIVEN_NAME * given
+    trigram = trigram_similarity(words_a, words_b)
+    if trigram >= TRIGRAM_AGREEMENT:
+        return max(by_parts, (WEIGHT_FAMILY_NAME + WEIGHT_GIVEN_NAME) * trigram)
+    return by_parts
 
 
 def _swapped(day: date) -> date | None:
@@ -154,9 +179,11 @@ def score(new: Identity, old: Patient, *, alias_matched: bool = False) -> Candid
     birth = _birth_date_weight(new, old)
     if birth:
         weights["date_of_birth"] = birth
-    similarity = name_similarity(new.full_name, old.full_name)
-    total = min(1.0, sum(weights.values()) + WEIGHT_NAME * similarity)
-    matched = sorted([*weights, *(["full_name"] if similarity >= NAME_MATCHED else [])])
+    name = name_score(new.full_name, old.full_name)
+    if name:
+        weights["full_name"] = name
+    total = min(1.0, sum(weights.values()))
+    matched = sorted(weights)
     return Candidate(patient=old, score=round(total, 3), matched=matched)
 
 

@@ -34,6 +34,11 @@ class PossibleDuplicate(Conflict):
         self.patient_ids = [candidate.patient.pk for candidate in candidates]
 
 
+class PatientMerged(Conflict):
+    default_code = "patient_merged"
+    default_detail = "This record was merged into another patient; undo the merge instead."
+
+
 class MergeChanged(Conflict):
     default_code = "merge_changed"
     default_detail = "The merged records have changed since the merge; it cannot be undone."
@@ -200,10 +205,13 @@ def patient_archive(
 
 @transaction.atomic
 def patient_restore(*, actor: User, patient: Patient) -> Patient:
-    """Brings an archived patient back; restoring an active patient changes nothing."""
+    """Brings an archived patient back; restoring an active patient changes nothing. A record
+    archived by a merge comes back only by unmerge, with its documents."""
     if not _claim(patient, is_active=False):
         return _reload(patient)
     patient = _reload(patient)
+    if patient.merged_into_id is not None:
+        raise PatientMerged()
     patient.is_active = True
     patient.archived_at = None
     patient._history_user = actor
