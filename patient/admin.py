@@ -245,12 +245,21 @@ class PatientAdmin(AuditedAdmin, SimpleHistoryAdmin):
 
     @admin.action(description="Restore selected patients", permissions=["change"])
     def restore(self, request: HttpRequest, queryset: Any) -> None:
+        archived = queryset.filter(is_active=False)
+        # A merged record comes back only by unmerge, with its documents (services).
         restored = [
             services.patient_restore(actor=cast(User, request.user), patient=patient).pk
-            for patient in queryset.filter(is_active=False)
+            for patient in archived.filter(merged_into__isnull=True)
         ]
         self.audit(request, "restore", status_code=200, patient_ids=restored)
         self.message_user(request, f"{len(restored)} patient(s) restored.", messages.SUCCESS)
+        merged = archived.filter(merged_into__isnull=False).count()
+        if merged:
+            self.message_user(
+                request,
+                f"{merged} merged patient(s) not restored: undo their merge instead.",
+                messages.WARNING,
+            )
 
     # --- history: scoped, on record, never reverted ------------------------------------------
 

@@ -1,12 +1,13 @@
 """Likely duplicates of a patient in their clinic: who they are, and how sure we are
 (docs/identity.md).
 
-Candidates come from one query over indexes: the same MRN (or a former MRN, an alias), email
-(case-insensitive) or E.164 phone, or a birth date that matches exactly, with day and month
-swapped, or within a year where either date is an estimate (an age only). Estimated dates name a
-three-year span, so that branch is narrowed by the name too: trigram similarity on PostgreSQL
-(the GIN index of migration 0002), the family name elsewhere. A name alone never makes a
-candidate: it cannot reach the threshold (common names are shared by strangers).
+Candidates come from one query whose branches are each served by an index led by the clinic
+(PostgreSQL combines them with a BitmapOr): the same MRN, email (case-insensitive) or E.164
+phone, or a birth date that matches exactly, with day and month swapped, or within a year where
+either date is an estimate (an age only). Estimated dates name a three-year span, so that branch
+is narrowed by the name too: trigram similarity on PostgreSQL (the GIN index of migration 0002),
+the family name elsewhere (SQLite has no trigrams; the branch walks the birth-date index). A
+name alone never makes a candidate: it cannot reach the threshold (namesakes are common).
 
 Each candidate is scored in Python: the sum of the weights of the attributes that agree (the
 name's scaled by how alike it is), at most 1.
@@ -21,10 +22,10 @@ from typing import Any
 import jellyfish
 from django.conf import settings
 from django.db import connections
-from django.db.models import Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Q, QuerySet, Value
 from rapidfuzz.distance import JaroWinkler
 
-from patient.models import Patient, PatientAlias
+from patient.models import Patient
 from patient.search import WordSimilar, indexed_upper
 
 # The same MRN in one clinic is the same chart, whatever else differs.
@@ -168,9 +169,9 @@ def _birth_date_weight(new: Identity, old: Patient) -> float:
     return 0.0
 
 
-def score(new: Identity, old: Patient, *, alias_matched: bool = False) -> Candidate:
+def score(new: Identity, old: Patient) -> Candidate:
     weights: dict[str, float] = {}
-    if new.mrn and (new.mrn.upper() == old.mrn.upper() or alias_matched):
+    if new.mrn and new.mrn.upper() == old.mrn.upper():
         weights["mrn"] = WEIGHT_MRN
     if new.email and new.email.casefold() == old.email.casefold():
         weights["email"] = WEIGHT_EMAIL
@@ -203,7 +204,6 @@ def candidate_condition(queryset: QuerySet[Patient], new: Identity) -> Q:
     condition = Q(pk__in=[])
     if new.mrn:
         condition |= Q(mrn=new.mrn.upper())
-        condition |= Q(pk__in=PatientAlias.objects.filter(mrn=new.mrn.upper()).values("patient"))
     if new.email:
         condition |= Q(email__iexact=new.email)
     if new.phone:
@@ -229,13 +229,9 @@ def find_duplicates(
     rows = patients.filter(candidate_condition(patients, new))
     if exclude_pk is not None:
         rows = rows.exclude(pk=exclude_pk)
-    if new.mrn:
-        aliases = PatientAlias.objects.filter(patient=OuterRef("pk"), mrn=new.mrn.upper())
-        rows = rows.annotate(alias_matched=Exists(aliases))
-    scored = [
-        score(new, patient, alias_matched=getattr(patient, "alias_matched", False))
-        for patient in rows.order_by()[:MAX_SCORED]
-    ]
+    # No ORDER BY: the planner combines the branches' indexes (BitmapOr) instead of walking
+    # one ordering index through the whole clinic.
+    scored = [score(new, patient) for patient in rows.order_by()[:MAX_SCORED]]
     threshold = settings.PATIENT_DUPLICATE_THRESHOLD
     found = [candidate for candidate in scored if candidate.score >= threshold]
     found.sort(key=lambda candidate: (-candidate.score, candidate.patient.pk))

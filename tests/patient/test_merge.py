@@ -71,6 +71,9 @@ def test_a_merge_moves_documents_keeps_the_mrn_as_alias_and_archives_the_source(
     assert target.history.first().history_change_reason == f"merge of {source.pk}"
     assert source.history.first().history_change_reason == f"merged into {target.pk}"
     assert source.history.first().history_user == clinician
+    latest = as_clinician.get(detail_url(target, "history/")).json()["results"][0]
+    assert latest["reason"] == f"merge of {source.pk}"
+    assert latest["changed_fields"] == ["phone", "date_of_birth"]
     event = AuditEvent.objects.get(action="patient.merge")
     assert (event.status_code, sorted(event.patient_ids)) == (200, sorted([target.pk, source.pk]))
     assert event.details["fields"] == ["source", "take"]
