@@ -22,6 +22,7 @@ from django.db.models import (
     Lookup,
     Q,
     QuerySet,
+    Subquery,
     TextField,
     Value,
     When,
@@ -38,9 +39,29 @@ _MAX_VARIANT_QUERY = 16
 _VARIANT_WEIGHT = 0.9
 
 
+class InSubquery(Lookup):
+    """`lhs IN (subquery)`; on PostgreSQL `lhs = ANY(ARRAY(subquery))`, which the planner runs
+    once up front and then serves from the index of `lhs`, also as one branch of an OR (a
+    BitmapOr). An `IN (subquery)` branch in an OR is a hashed subplan tested on every row: a
+    sequential scan of the clinic."""
+
+    lookup_name = "in_subquery"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} IN {rhs}", (*lhs_params, *rhs_params)
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
+
+
 def alias_condition(mrn: str) -> Q:
     """Patients that `mrn` was the MRN of a record merged into (an alias)."""
-    return Q(pk__in=PatientAlias.objects.filter(mrn=mrn.strip().upper()).values("patient"))
+    aliases = PatientAlias.objects.filter(mrn=mrn.strip().upper()).values("patient_id")
+    return Q(InSubquery(F("pk"), Subquery(aliases)))
 
 
 def search_condition(term: str) -> Q:
