@@ -345,4 +345,5 @@ def patient_unmerge(*, actor: User, merge: PatientMerge) -> PatientMerge:
     merge.undone_at = now
     merge.undone_by = actor
     merge.save(update_fields=["undone_at", "undone_by"])
+    merge.target, merge.source = target, source  # as saved, for the caller's ETag
     return merge

@@ -360,6 +360,7 @@ class PatientViewSet(
         "when a moved record changed so that undoing is unsafe.",
         request=PatientUnmergeInputSerializer,
         responses={200: PatientMergeSerializer},
+        parameters=[etag_header(200)],
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def unmerge(self, request: Request, pk: str) -> Response:
@@ -371,4 +372,6 @@ class PatientViewSet(
         )
         self.audit_patient_ids = [target.pk, merge.source_id]
         merge = services.patient_unmerge(actor=caller(request), merge=merge)
-        return Response(PatientMergeSerializer(merge).data)
+        response = Response(PatientMergeSerializer(merge).data)
+        response["ETag"] = etag(merge.target)
+        return response

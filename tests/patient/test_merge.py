@@ -109,6 +109,8 @@ def test_unmerge_undoes_the_merge_and_new_documents_stay(
     assert response.json()["undone_at"] is not None
     target.refresh_from_db()
     source.refresh_from_db()
+    assert response["ETag"] == f'"{target.version}"'
+    assert target.version == 3  # the merge's version, then the unmerge's
     assert (source.is_active, source.merged_into_id, source.archived_at) == (True, None, None)
     assert target.phone == original_phone
     assert list(Document.objects.filter(patient=source)) == [moved]
