@@ -67,8 +67,8 @@ class Patient(models.Model):
         editable=False,
         related_name="+",
         help_text="Set on a patient archived by a merge: the record that holds their chart now.",
-        # Never looked up by this column (merges are found through PatientMerge); an index
-        # would only cost writes on a large table.
+        # Indexed only where set (Meta): the foreign-key check of every patient delete looks
+        # for rows merged into it, a scan of the table without an index.
         db_index=False,
     )
 
@@ -114,10 +114,15 @@ class Patient(models.Model):
                 fields=["organization", "is_active", "gender", "created_at", "id"],
                 name="patient_org_gender_idx",
             ),
-            # The duplicate check's exact matches (patient/duplicates.py); built concurrently
-            # by migration 0005.
+            # The duplicate check's exact matches (patient/duplicates.py) and merged records;
+            # built concurrently by migration 0006.
             models.Index(fields=["organization", "phone"], name="patient_org_phone_idx"),
             models.Index("organization", Upper("email"), name="patient_org_email_upper_idx"),
+            models.Index(
+                fields=["merged_into"],
+                condition=models.Q(merged_into__isnull=False),
+                name="patient_merged_into_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,4 +1,6 @@
-"""Indexes of the duplicate check's exact matches: phone and case-insensitive email, per clinic.
+"""Indexes of the duplicate check's exact matches (phone and case-insensitive email, per clinic)
+and of merged records (`merged_into`, only where set: the foreign-key check of a patient delete
+uses it).
 
 The patient table holds millions of rows: on PostgreSQL the indexes are built with CREATE INDEX
 CONCURRENTLY (no write lock), which cannot run in a transaction, hence `atomic = False`. Other
@@ -46,6 +48,14 @@ class Migration(migrations.Migration):
                 models.F("organization"),
                 django.db.models.functions.text.Upper("email"),
                 name="patient_org_email_upper_idx",
+            ),
+        ),
+        AddIndexConcurrentlyOnPostgreSQL(
+            model_name="patient",
+            index=models.Index(
+                condition=models.Q(merged_into__isnull=False),
+                fields=["merged_into"],
+                name="patient_merged_into_idx",
             ),
         ),
     ]
