@@ -1,6 +1,7 @@
 from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.functions import Lower
 
@@ -99,3 +100,32 @@ class SignInFailureStreak(models.Model):
 
     def __str__(self) -> str:
         return f"{self.failures} failed sign-ins of user {self.user_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A client's `Idempotency-Key` on a create (pms/idempotency.py): claimed by inserting the
+    row before the request runs, completed with the response to replay.
+
+    `response_body` is the created record as the API returned it (patient data, like the
+    record itself); it is deleted with the row, at the latest 24 hours after the claim.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # The operation (method and path) and a SHA-256 of its canonical JSON body.
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    # Null while the first request runs.
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    response_headers = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")
+        ]
+        # The purge: keys by age.
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_created_idx")]
+
+    def __str__(self) -> str:
+        return f"Idempotency key {self.pk}"

@@ -89,6 +89,8 @@ class AuditedViewMixin:
             details["error"] = data.get("error", {}).get("code", "")
         if isinstance(data, dict) and "count" in data:
             details["count"] = data["count"]
+        if getattr(self, "idempotent_replay", False):  # pms/idempotency.py
+            details["replayed"] = True
         return details
 
     def perform_authentication(self, request: Request) -> None:

@@ -41,6 +41,7 @@ from document.storage import (
     read_in_chunks,
 )
 from patient.selectors import patient_get
+from pms.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent
 from pms.permissions import HasActionRole
 from pms.schema import ErrorEnvelopeSerializer
 from pms.scoping import ScopedViewMixin
@@ -72,11 +73,14 @@ class SignUploadView(AuditedViewMixin, APIView):
     audit_resource = "document"
     patient_data = True
     audit_action = "sign_upload"
+    error_responses = ("409", "422")
 
     @extend_schema(
         request=serializers.DocumentCreateSerializer,
         responses={201: serializers.SignedUploadSerializer},
+        parameters=[IDEMPOTENCY_KEY_HEADER],
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         incoming = serializers.DocumentCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -133,6 +137,10 @@ class DocumentViewSet(AuditedViewMixin, ScopedViewMixin, viewsets.GenericViewSet
     scoped_model = Document
     queryset = Document.objects.none()  # for the schema; requests use get_queryset()
 
+    @property
+    def error_responses(self) -> tuple[str, ...]:
+        return ("409", "422") if self.action == "create" else ()
+
     def narrow_queryset(self, queryset: Any) -> Any:
         return narrow_documents(queryset)
 
@@ -154,7 +162,10 @@ class DocumentViewSet(AuditedViewMixin, ScopedViewMixin, viewsets.GenericViewSet
     def list(self, request: Request) -> Response:
         return self._page(self.filter_queryset(self.get_queryset()))
 
-    @extend_schema(responses={201: serializers.DocumentSerializer})
+    @extend_schema(
+        responses={201: serializers.DocumentSerializer}, parameters=[IDEMPOTENCY_KEY_HEADER]
+    )
+    @idempotent
     def create(self, request: Request) -> Response:
         """Create a pending document (metadata only); get its upload URL with `upload_url`."""
         incoming = serializers.DocumentCreateSerializer(data=request.data)

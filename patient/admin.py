@@ -56,8 +56,24 @@ class PatientAdminForm(forms.ModelForm):
         model = Patient
         fields = list(EDITABLE_FIELDS)
 
+    # Registration only: the duplicate check's "register anyway" (the API's confirm_new).
+    confirm_new = forms.BooleanField(
+        required=False,
+        label="Create anyway",
+        help_text="Register this patient even though likely duplicates were found.",
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Why (kept in the audit trail, which holds no patient data: write none here).",
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The ids of the likely duplicates this form was refused for.
+        self.duplicate_ids: list[int] = []
+        if not self.instance._state.adding:
+            del self.fields["confirm_new"], self.fields["reason"]
         if "mrn" in self.fields:
             self.fields["mrn"].required = False
             self.fields["mrn"].help_text = "Leave empty to generate the next number."
@@ -79,6 +95,24 @@ class PatientAdminForm(forms.ModelForm):
         value = self.cleaned_data["date_of_birth"]
         validators.validate_date_of_birth(value)
         return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        checkable = {"full_name", "date_of_birth"} <= set(cleaned) and not self.errors
+        if self.instance._state.adding and checkable and not cleaned.get("confirm_new"):
+            data = {name: cleaned[name] for name in EDITABLE_FIELDS if name in cleaned}
+            candidates = services.duplicates_of_new(organization_id=self.organization_id, data=data)
+            if candidates:
+                self.duplicate_ids = [candidate.patient.pk for candidate in candidates]
+                listed = "; ".join(
+                    f"{c.patient.mrn} (score {c.score:.2f}: {', '.join(c.matched)})"
+                    for c in candidates
+                )
+                raise forms.ValidationError(
+                    f"This patient may already be registered: {listed}. Check these records, "
+                    'or tick "Create anyway".'
+                )
+        return cleaned
 
 
 class PatientDocumentInline(admin.TabularInline):
@@ -160,7 +194,11 @@ class PatientAdmin(AuditedAdmin, SimpleHistoryAdmin):
         return form
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [*EDITABLE_FIELDS, *READONLY_FIELDS]
+        registration = ("confirm_new", "reason") if obj is None else ()
+        return [*EDITABLE_FIELDS, *registration, *READONLY_FIELDS]
+
+    def audit_refused_form_patients(self, form: Any) -> list[Any]:
+        return list(getattr(form, "duplicate_ids", []))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         # The MRN is fixed once assigned, as in the API.
@@ -187,9 +225,13 @@ class PatientAdmin(AuditedAdmin, SimpleHistoryAdmin):
             data = {name: form.cleaned_data[name] for name in form.changed_data}
             saved = services.patient_update(actor=actor, patient=obj, data=data)
         else:
-            data = {name: form.cleaned_data[name] for name in form.fields}
-            saved = services.patient_create(actor=actor, data=data)
+            data = {name: form.cleaned_data[name] for name in EDITABLE_FIELDS}
+            confirm_new = bool(form.cleaned_data.get("confirm_new"))
+            saved = services.patient_create(actor=actor, data=data, confirm_new=confirm_new)
             request._audit_created = saved  # type: ignore[attr-defined]
+            if confirm_new:
+                reason = form.cleaned_data.get("reason", "")
+                request._audit_details = {"confirm_new": True, "reason": reason}  # type: ignore[attr-defined]
         _take_state(obj, saved)
 
     @admin.action(description="Archive selected patients", permissions=["change"])
@@ -203,12 +245,21 @@ class PatientAdmin(AuditedAdmin, SimpleHistoryAdmin):
 
     @admin.action(description="Restore selected patients", permissions=["change"])
     def restore(self, request: HttpRequest, queryset: Any) -> None:
+        archived = queryset.filter(is_active=False)
+        # A merged record comes back only by unmerge, with its documents (services).
         restored = [
             services.patient_restore(actor=cast(User, request.user), patient=patient).pk
-            for patient in queryset.filter(is_active=False)
+            for patient in archived.filter(merged_into__isnull=True)
         ]
         self.audit(request, "restore", status_code=200, patient_ids=restored)
         self.message_user(request, f"{len(restored)} patient(s) restored.", messages.SUCCESS)
+        merged = archived.filter(merged_into__isnull=False).count()
+        if merged:
+            self.message_user(
+                request,
+                f"{merged} merged patient(s) not restored: undo their merge instead.",
+                messages.WARNING,
+            )
 
     # --- history: scoped, on record, never reverted ------------------------------------------
 

@@ -6,14 +6,14 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_filters.constants import EMPTY_VALUES
 from rest_framework.exceptions import ValidationError
 
 from patient import search
 from patient.models import Gender, Patient
-from patient.validators import MAX_AGE
+from patient.validators import MAX_AGE, normalize_mrn
 
 
 def years_before(today: date, years: int) -> date:
@@ -88,6 +88,11 @@ class PatientAttributeFilterSet(django_filters.FilterSet):
 
 
 class PatientFilterSet(PatientAttributeFilterSet):
+    mrn = django_filters.CharFilter(
+        method="filter_mrn",
+        max_length=32,
+        help_text="Exact MRN (case-insensitive), current or the former MRN of a merged record.",
+    )
     search = django_filters.CharFilter(
         method="filter_search",
         max_length=100,
@@ -109,6 +114,9 @@ class PatientFilterSet(PatientAttributeFilterSet):
 
     def filter_search(self, queryset: QuerySet[Patient], name: str, value: str) -> Any:
         return queryset.filter(search.search_condition(value))
+
+    def filter_mrn(self, queryset: QuerySet[Patient], name: str, value: str) -> Any:
+        return queryset.filter(Q(mrn=normalize_mrn(value)) | search.alias_condition(value))
 
 
 class PatientSearchFilterSet(PatientAttributeFilterSet):

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -58,6 +59,18 @@ class Patient(models.Model):
     version = models.PositiveIntegerField(
         default=1, editable=False, help_text="Bumped on every save; the ETag."
     )
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text="Set on a patient archived by a merge: the record that holds their chart now.",
+        # Indexed only where set (Meta): the foreign-key check of every patient delete looks
+        # for rows merged into it, a scan of the table without an index.
+        db_index=False,
+    )
 
     objects = OrganizationScopedQuerySet.as_manager()
     history = HistoricalRecords()
@@ -100,6 +113,15 @@ class Patient(models.Model):
             models.Index(
                 fields=["organization", "is_active", "gender", "created_at", "id"],
                 name="patient_org_gender_idx",
+            ),
+            # The duplicate check's exact matches (patient/duplicates.py) and merged records;
+            # built concurrently by migration 0006.
+            models.Index(fields=["organization", "phone"], name="patient_org_phone_idx"),
+            models.Index("organization", Upper("email"), name="patient_org_email_upper_idx"),
+            models.Index(
+                fields=["merged_into"],
+                condition=models.Q(merged_into__isnull=False),
+                name="patient_merged_into_idx",
             ),
         ]
 
@@ -151,3 +173,72 @@ class PatientCount(models.Model):
 
     def __str__(self) -> str:
         return f"Patient count of organization {self.organization_id}"
+
+
+class PatientMerge(models.Model):
+    """One merge of `source` into `target`, with what it changed, so unmerge can undo exactly
+    that: the documents it moved (and whether each was archived then), the aliases it moved,
+    and the target's values of the fields it took from the source."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    target = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    source = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="+")
+    # [{"id": document id, "is_active": bool at merge time}]
+    moved_documents = models.JSONField(default=list)
+    moved_alias_ids = models.JSONField(default=list)
+    # {field: the target's value before the merge, as JSON}
+    taken_fields = models.JSONField(default=dict)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    merged_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # A patient is the source of at most one merge in force.
+            models.UniqueConstraint(
+                fields=["source"],
+                condition=models.Q(undone_at__isnull=True),
+                name="patient_merge_one_open_per_source",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Merge of patient {self.source_id} into {self.target_id}"
+
+
+class PatientAlias(models.Model):
+    """A former MRN of a patient (the MRN of a record merged into theirs): list `search`,
+    `/search/` and the `mrn` filter find the patient by it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="aliases")
+    mrn = models.CharField("MRN", max_length=32)
+    merge = models.ForeignKey(PatientMerge, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "mrn"], name="patient_alias_mrn_unique_per_org"
+            ),
+        ]
+        # Searches look aliases up by MRN alone, once per query (`pk IN (...)`), and let the
+        # patient query apply the clinic.
+        indexes = [models.Index(fields=["mrn"], name="patient_alias_mrn_idx")]
+        verbose_name_plural = "patient aliases"
+
+    def __str__(self) -> str:
+        return f"Alias {self.mrn}"

@@ -15,10 +15,21 @@ from django.contrib.postgres.lookups import TrigramWordSimilar
 from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Case, F, FloatField, Q, QuerySet, TextField, Value, When
+from django.db.models import (
+    Case,
+    F,
+    FloatField,
+    Lookup,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+    Value,
+    When,
+)
 from django.db.models.functions import Cast, Greatest, Upper
 
-from patient.models import Patient
+from patient.models import Patient, PatientAlias
 
 # Only digits and phone punctuation: the term may be (part of) a phone number.
 _PHONE_LIKE = re.compile(r"^[0-9+()./\s-]*[0-9][0-9+()./\s-]*$")
@@ -32,9 +43,40 @@ _VARIANT_WEIGHT = 0.9
 SEARCH_SIMILARITY = 0.4
 
 
+class InSubquery(Lookup):
+    """`lhs IN (subquery)`; on PostgreSQL `lhs = ANY(ARRAY(subquery))`, which the planner runs
+    once up front and then serves from the index of `lhs`, also as one branch of an OR (a
+    BitmapOr). An `IN (subquery)` branch in an OR is a hashed subplan tested on every row: a
+    sequential scan of the clinic."""
+
+    lookup_name = "in_subquery"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} IN {rhs}", (*lhs_params, *rhs_params)
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY(ARRAY{rhs})", (*lhs_params, *rhs_params)
+
+
+def alias_condition(mrn: str) -> Q:
+    """Patients that `mrn` was the MRN of a record merged into (an alias)."""
+    aliases = PatientAlias.objects.filter(mrn=mrn.strip().upper()).values("patient_id")
+    return Q(InSubquery(F("pk"), Subquery(aliases)))
+
+
 def search_condition(term: str) -> Q:
-    """Substring match on name, email, MRN and, for phone-like terms, phone digits."""
-    condition = Q(full_name__icontains=term) | Q(email__icontains=term) | Q(mrn__icontains=term)
+    """Substring match on name, email, MRN and, for phone-like terms, phone digits; the exact
+    former MRN of a merged record."""
+    condition = (
+        Q(full_name__icontains=term)
+        | Q(email__icontains=term)
+        | Q(mrn__icontains=term)
+        | alias_condition(term)
+    )
     if _PHONE_LIKE.match(term):
         # Phones are stored as E.164 digits: "(202) 555-01" must match "+1202555014".
         condition |= Q(phone__icontains=re.sub(r"\D", "", term))
@@ -91,7 +133,7 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     contains = [Q(full_name__icontains=v) for v in variants]
     fuzzy_name = reduce(or_, contains, Q(word_similar(name, needle)))
     identifier = Case(
-        When(Q(mrn__iexact=term) | Q(email__iexact=term), then=Value(1.0)),
+        When(Q(mrn__iexact=term) | Q(email__iexact=term) | alias_condition(term), then=Value(1.0)),
         When(search_condition(term), then=Value(0.5)),
         default=Value(0.0),
         output_field=FloatField(),
@@ -118,7 +160,7 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
 
 def _ranked_substring_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
     rank = Case(
-        When(Q(mrn__iexact=term) | Q(email__iexact=term), then=Value(3)),
+        When(Q(mrn__iexact=term) | Q(email__iexact=term) | alias_condition(term), then=Value(3)),
         When(full_name__istartswith=term, then=Value(2)),
         When(full_name__icontains=term, then=Value(1)),
         default=Value(0),

@@ -13,7 +13,8 @@ from django.db.models import Q, QuerySet
 from rest_framework.exceptions import NotFound
 
 from accounts.models import Role
-from patient.models import Patient, PatientCount
+from patient.duplicates import Candidate, Identity, find_duplicates
+from patient.models import Patient, PatientCount, PatientMerge
 from pms.permissions import user_has_role
 
 # Fields whose changes the history reports (names only, never values). `version` and
@@ -30,6 +31,7 @@ HISTORY_FIELDS = (
     "notes",
     "is_active",
     "archived_at",
+    "merged_into",
 )
 HISTORY_TYPES = {"+": "created", "~": "updated", "-": "deleted"}
 
@@ -42,14 +44,22 @@ def can_see_archived(user: Any) -> bool:
 
 
 def narrow_patients(
-    patients: QuerySet[Patient], *, user: Any, include_archived: bool = False
+    patients: QuerySet[Patient],
+    *,
+    user: Any,
+    include_archived: bool = False,
+    include_merged: bool = False,
 ) -> QuerySet[Patient]:
     """Of the patients visible to `user`, those the API lists, newest first.
 
-    `include_archived` counts for admins only.
+    `include_archived` counts for admins only. `include_merged` keeps the patients archived by
+    a merge, whose detail tells everyone where their chart went (`merged_into`).
     """
     if not (include_archived and can_see_archived(user)):
-        patients = patients.filter(is_active=True)
+        shown = Q(is_active=True)
+        if include_merged:
+            shown |= Q(merged_into__isnull=False)
+        patients = patients.filter(shown)
     # Of the creator only what the API shows: not every user column (password hash included)
     # for every row of every page.
     return (
@@ -82,12 +92,35 @@ def patient_count(*, user: Any, include_archived: bool = False) -> int | None:
     return sum(active + (archived_count if archived else 0) for active, archived_count in rows)
 
 
-def patient_get(*, user: Any, pk: Any, include_archived: bool = False) -> Patient:
+def patient_get(
+    *, user: Any, pk: Any, include_archived: bool = False, include_merged: bool = False
+) -> Patient:
     """One patient `user` may see; `NotFound` for a foreign, archived or missing one."""
+    patients = narrow_patients(
+        Patient.objects.visible_to(user),
+        user=user,
+        include_archived=include_archived,
+        include_merged=include_merged,
+    )
     try:
-        return patient_list(user=user, include_archived=include_archived).get(pk=pk)
+        return patients.get(pk=pk)
     except (Patient.DoesNotExist, ValueError, TypeError):
         raise NotFound("Patient not found.") from None
+
+
+def patient_duplicates(*, patient: Patient) -> list[Candidate]:
+    """The likely duplicates of an existing patient among their clinic's active patients."""
+    others = Patient.objects.filter(organization_id=patient.organization_id, is_active=True)
+    return find_duplicates(others, Identity.of(patient), exclude_pk=patient.pk)
+
+
+def patient_merge_in_force(*, user: Any, target: Patient, source_pk: Any) -> PatientMerge:
+    """The merge of patient `source_pk` into `target` that is not undone; NotFound otherwise."""
+    merges = PatientMerge.objects.visible_to(user).filter(target=target, undone_at__isnull=True)
+    try:
+        return merges.select_related("target", "source").get(source_id=source_pk)
+    except (PatientMerge.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No merge of this patient into this one is in force.") from None
 
 
 def patient_documents_summary(*, patient: Patient) -> dict[str, Any]:
@@ -129,6 +162,7 @@ def patient_history_entries(*, records: list[Any], history: QuerySet[Any]) -> li
             "history_type": HISTORY_TYPES[record.history_type],
             "user": record.history_user,
             "changed_fields": _changed_fields(record, previous),
+            "reason": record.history_change_reason or "",
         }
         for record, previous in zip(records, previous_records, strict=True)
     ]

@@ -6,8 +6,9 @@ from rest_framework import serializers
 from accounts.models import User
 from document.serializers import PatientDocumentsSummarySerializer
 from patient import validators
-from patient.models import Gender, Patient
+from patient.models import Gender, Patient, PatientMerge
 from patient.selectors import HISTORY_TYPES
+from patient.services import TAKEABLE_FIELDS
 from pms.representation import iso_date, iso_datetime
 
 # --- input ------------------------------------------------------------------------------------
@@ -70,6 +71,20 @@ class PatientCreateSerializer(PatientWriteSerializer):
         help_text="Medical record number, unique in the organization. Generated when omitted.",
     )
 
+    confirm_new = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Register the patient even though the duplicate check found likely "
+        "duplicates (the 409 `possible_duplicate`). Recorded in the audit trail.",
+    )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Why a likely duplicate is registered anyway (with confirm_new). Stored in the "
+        "audit trail, which holds no patient data: do not write any here.",
+    )
+
     def validate_mrn(self, value: str) -> str:
         return validators.normalize_mrn(value)
 
@@ -127,8 +142,12 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "created_at",
             "updated_at",
             "version",
+            "merged_into",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "merged_into": {"help_text": "Set once merged into another patient: their id."}
+        }
 
     def to_representation(self, instance: Patient) -> dict[str, Any]:
         """The fields above, built directly (lists render thousands of these per second);
@@ -156,6 +175,7 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "created_at": iso_datetime(instance.created_at),
             "updated_at": iso_datetime(instance.updated_at),
             "version": instance.version,
+            "merged_into": instance.merged_into_id,
         }
 
 
@@ -172,3 +192,64 @@ class PatientHistoryEntrySerializer(serializers.Serializer):
     changed_fields = serializers.ListField(
         child=serializers.CharField(), help_text="Names of the fields this version changed."
     )
+    reason = serializers.CharField(
+        help_text='Why, when the change says: e.g. "merge of 12", "merged into 7".'
+    )
+
+
+class DuplicateCandidateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    mrn = serializers.CharField()
+    score = serializers.FloatField(help_text="0-1; at least PATIENT_DUPLICATE_THRESHOLD.")
+    matched = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the fields that matched."
+    )
+
+
+class PatientMergeInputSerializer(serializers.Serializer):
+    # A serializer's own `source` attribute is popped by DRF's metaclass: the name is free.
+    source = serializers.IntegerField(  # type: ignore[assignment]
+        help_text="The patient merged into this one (archived)."
+    )
+    take = serializers.ListField(
+        child=serializers.ChoiceField(choices=TAKEABLE_FIELDS),
+        required=False,
+        default=list,
+        max_length=len(TAKEABLE_FIELDS),
+        help_text="Fields whose value the source's record gives the target (date_of_birth "
+        "brings its estimate flag); unmerge gives the target its own values back.",
+    )
+
+
+class PatientUnmergeInputSerializer(serializers.Serializer):
+    source = serializers.IntegerField(  # type: ignore[assignment]
+        help_text="The patient to take out of this one again."
+    )
+
+
+class PatientMergeSerializer(serializers.ModelSerializer[PatientMerge]):
+    moved_document_ids = serializers.SerializerMethodField()
+    taken_fields = serializers.SerializerMethodField()
+    merged_by = UserRefSerializer(read_only=True, allow_null=True)
+    undone_by = UserRefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = PatientMerge
+        fields = [
+            "id",
+            "target",
+            "source",
+            "moved_document_ids",
+            "taken_fields",
+            "merged_by",
+            "merged_at",
+            "undone_by",
+            "undone_at",
+        ]
+        read_only_fields = fields
+
+    def get_moved_document_ids(self, merge: PatientMerge) -> list[int]:
+        return [entry["id"] for entry in merge.moved_documents]
+
+    def get_taken_fields(self, merge: PatientMerge) -> list[str]:
+        return sorted(merge.taken_fields)

@@ -1,6 +1,7 @@
-"""Every write to patients: create, update, archive, restore, and MRN allocation."""
+"""Every write to patients: create (with the duplicate check), update, archive, restore,
+merge and unmerge, and MRN allocation."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import date
 from typing import Any
 
@@ -10,11 +11,37 @@ from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 
 from accounts.models import User
-from patient.models import MRNSequence, Patient
-from pms.exceptions import PreconditionFailed
+from document.models import Document
+from patient.duplicates import Candidate, Identity, find_duplicates
+from patient.models import MRNSequence, Patient, PatientAlias, PatientMerge
+from pms.exceptions import Conflict, PreconditionFailed
 
 MRN_PREFIX = "MRN-"
 MRN_TAKEN = "A patient with this MRN already exists."
+# The fields a merge may take from the source (`take`); a birth date brings its estimate flag.
+TAKEABLE_FIELDS = ("full_name", "email", "phone", "date_of_birth", "gender", "address", "notes")
+
+
+class PossibleDuplicate(Conflict):
+    default_code = "possible_duplicate"
+    default_detail = (
+        "This patient may already be registered; see the candidates. To register them anyway, "
+        'send the same body with "confirm_new": true.'
+    )
+
+    def __init__(self, candidates: list[Candidate]) -> None:
+        super().__init__(details={"candidates": [c.as_details() for c in candidates]})
+        self.patient_ids = [candidate.patient.pk for candidate in candidates]
+
+
+class PatientMerged(Conflict):
+    default_code = "patient_merged"
+    default_detail = "This record was merged into another patient; undo the merge instead."
+
+
+class MergeChanged(Conflict):
+    default_code = "merge_changed"
+    default_detail = "The merged records have changed since the merge; it cannot be undone."
 
 
 def estimated_birth_date(age: int) -> date:
@@ -59,18 +86,43 @@ def mrn_allocate(organization_id: int) -> str:
             return mrn
 
 
+def duplicates_of_new(*, organization_id: int, data: dict[str, Any]) -> list[Candidate]:
+    """The clinic's likely duplicates of a patient about to be registered with `data`."""
+    fields = _with_birth_date(data)
+    new = Identity(
+        full_name=fields["full_name"],
+        date_of_birth=fields["date_of_birth"],
+        birth_date_estimated=fields.get("birth_date_estimated", False),
+        email=fields.get("email", ""),
+        phone=fields.get("phone", ""),
+        mrn=fields.get("mrn", ""),
+    )
+    return find_duplicates(active_patients_of(organization_id), new)
+
+
+def active_patients_of(organization_id: int) -> Any:
+    return Patient.objects.filter(organization_id=organization_id, is_active=True)
+
+
 @transaction.atomic
-def patient_create(*, actor: User, data: dict[str, Any]) -> Patient:
-    """Registers a patient in the actor's organization; generates the MRN when none is given."""
+def patient_create(*, actor: User, data: dict[str, Any], confirm_new: bool = False) -> Patient:
+    """Registers a patient in the actor's organization; generates the MRN when none is given.
+
+    Unless `confirm_new`, a likely duplicate in the clinic refuses it (PossibleDuplicate).
+    """
     organization_id = actor.organization_id
     if organization_id is None:
         raise PermissionDenied("Only members of an organization can register patients.")
     fields = _with_birth_date(data)
     mrn = fields.pop("mrn", "")
+    if mrn and Patient.objects.filter(organization_id=organization_id, mrn=mrn).exists():
+        raise ValidationError({"mrn": [MRN_TAKEN]})
+    if not confirm_new:
+        candidates = duplicates_of_new(organization_id=organization_id, data=data)
+        if candidates:
+            raise PossibleDuplicate(candidates)
     if not mrn:
         mrn = mrn_allocate(organization_id)
-    elif Patient.objects.filter(organization_id=organization_id, mrn=mrn).exists():
-        raise ValidationError({"mrn": [MRN_TAKEN]})
     patient = Patient(organization_id=organization_id, created_by=actor, mrn=mrn, **fields)
     patient._history_user = actor
     try:
@@ -153,12 +205,145 @@ def patient_archive(
 
 @transaction.atomic
 def patient_restore(*, actor: User, patient: Patient) -> Patient:
-    """Brings an archived patient back; restoring an active patient changes nothing."""
+    """Brings an archived patient back; restoring an active patient changes nothing. A record
+    archived by a merge comes back only by unmerge, with its documents."""
     if not _claim(patient, is_active=False):
         return _reload(patient)
     patient = _reload(patient)
+    if patient.merged_into_id is not None:
+        raise PatientMerged()
     patient.is_active = True
     patient.archived_at = None
     patient._history_user = actor
     patient.save()
     return patient
+
+
+def _lock(*patients: Patient) -> dict[int, Patient]:
+    """Locks the rows in id order, so two merges of the same pair in opposite directions wait
+    for each other instead of deadlocking; returns them as committed now."""
+    locked = Patient.objects.select_for_update().filter(pk__in=[p.pk for p in patients])
+    return {patient.pk: patient for patient in locked.order_by("pk")}
+
+
+def _save_version(patient: Patient, *, actor: User, reason: str) -> None:
+    """A new version (and history row) even when no field changed: the record says why."""
+    patient._history_user = actor
+    patient._change_reason = reason  # type: ignore[attr-defined]
+    patient.save()
+
+
+def _as_json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _from_json(field: str, value: Any) -> Any:
+    return date.fromisoformat(value) if field == "date_of_birth" and value else value
+
+
+@transaction.atomic
+def patient_merge(
+    *,
+    actor: User,
+    target: Patient,
+    source: Patient,
+    take: Iterable[str] = (),
+    expected_versions: Collection[int] | None = None,
+) -> PatientMerge:
+    """Joins `source`'s chart to `target`'s: moves every document of the source, copies the
+    `take` fields, keeps the source's MRN (and aliases) as aliases of the target, and archives
+    the source with `merged_into`. Everything it changes is recorded so unmerge can undo it."""
+    if target.pk == source.pk:
+        raise ValidationError({"source": ["A patient cannot be merged into themself."]})
+    rows = _lock(target, source)
+    target, source = rows.get(target.pk), rows.get(source.pk)  # type: ignore[assignment]
+    if target is None or source is None or not (target.is_active and source.is_active):
+        raise NotFound("Patient not found.")
+    if expected_versions is not None and target.version not in expected_versions:
+        raise PreconditionFailed()
+    now = timezone.now()
+    documents = list(
+        Document.objects.filter(patient=source).order_by("pk").values_list("pk", "is_active")
+    )
+    Document.objects.filter(pk__in=[pk for pk, _ in documents]).update(
+        patient=target, updated_at=now
+    )
+    taken = [name for name in TAKEABLE_FIELDS if name in set(take)]
+    if "date_of_birth" in taken:
+        taken.append("birth_date_estimated")
+    previous = {name: _as_json(getattr(target, name)) for name in taken}
+    for name in taken:
+        setattr(target, name, getattr(source, name))
+    merge = PatientMerge.objects.create(
+        organization_id=target.organization_id,
+        target=target,
+        source=source,
+        moved_documents=[{"id": pk, "is_active": active} for pk, active in documents],
+        moved_alias_ids=list(
+            PatientAlias.objects.filter(patient=source).values_list("pk", flat=True)
+        ),
+        taken_fields=previous,
+        merged_by=actor,
+        merged_at=now,
+    )
+    PatientAlias.objects.filter(pk__in=merge.moved_alias_ids).update(patient=target)
+    PatientAlias.objects.create(
+        organization_id=target.organization_id, patient=target, mrn=source.mrn, merge=merge
+    )
+    source.is_active = False
+    source.archived_at = now
+    source.merged_into = target
+    _save_version(source, actor=actor, reason=f"merged into {target.pk}")
+    _save_version(target, actor=actor, reason=f"merge of {source.pk}")
+    return merge
+
+
+@transaction.atomic
+def patient_unmerge(*, actor: User, merge: PatientMerge) -> PatientMerge:
+    """Undoes `merge` exactly: the source comes back with the documents the merge moved
+    (documents added to the target since stay), the target gets back the fields it took, and
+    the aliases go. MergeChanged when a moved record changed so that moving it back is unsafe:
+
+    - `target_archived`: the target is archived (or merged on) since;
+    - `source_changed`: the source is no longer archived by this merge (an admin restored it);
+    - `document_moved`: a moved document belongs to another patient now;
+    - `document_archive_changed`: a moved document was archived or restored since, a decision
+      made in the target's chart that moving it back would hide.
+    """
+    rows = _lock(merge.target, merge.source)
+    merge = PatientMerge.objects.select_for_update().get(pk=merge.pk)
+    if merge.undone_at is not None:
+        raise NotFound("No merge of this patient into this one is in force.")
+    target, source = rows[merge.target_id], rows[merge.source_id]
+    if not target.is_active:
+        raise MergeChanged(details={"reason": "target_archived"})
+    if source.is_active or source.merged_into_id != target.pk:
+        raise MergeChanged(details={"reason": "source_changed"})
+    moved = {entry["id"]: entry["is_active"] for entry in merge.moved_documents}
+    current = Document.objects.filter(pk__in=moved).values_list("pk", "patient_id", "is_active")
+    now_rows = {pk: (owner, active) for pk, owner, active in current}
+    # A pending upload the stale-upload purge removed is not a record of care: nothing to move.
+    elsewhere = sorted(pk for pk, (owner, _) in now_rows.items() if owner != target.pk)
+    if elsewhere:
+        raise MergeChanged(details={"reason": "document_moved", "document_ids": elsewhere})
+    toggled = sorted(pk for pk, (_, active) in now_rows.items() if active != moved[pk])
+    if toggled:
+        raise MergeChanged(details={"reason": "document_archive_changed", "document_ids": toggled})
+    now = timezone.now()
+    Document.objects.filter(pk__in=now_rows).update(patient=source, updated_at=now)
+    PatientAlias.objects.filter(merge=merge).delete()
+    PatientAlias.objects.filter(pk__in=merge.moved_alias_ids).update(patient=source)
+    for name, value in merge.taken_fields.items():
+        # A field edited in the target since the merge keeps the newer value.
+        if _as_json(getattr(target, name)) == _as_json(getattr(source, name)):
+            setattr(target, name, _from_json(name, value))
+    source.is_active = True
+    source.archived_at = None
+    source.merged_into = None
+    _save_version(source, actor=actor, reason=f"unmerged from {target.pk}")
+    _save_version(target, actor=actor, reason=f"unmerge of {source.pk}")
+    merge.undone_at = now
+    merge.undone_by = actor
+    merge.save(update_fields=["undone_at", "undone_by"])
+    merge.target, merge.source = target, source  # as saved, for the caller's ETag
+    return merge

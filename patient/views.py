@@ -18,14 +18,19 @@ from patient import selectors, services
 from patient.filters import PatientFilterSet, PatientSearchFilterSet
 from patient.models import Patient
 from patient.serializers import (
+    DuplicateCandidateSerializer,
     IncludeArchivedQuerySerializer,
     PatientCreateSerializer,
     PatientHistoryEntrySerializer,
+    PatientMergeInputSerializer,
+    PatientMergeSerializer,
     PatientSerializer,
     PatientSummarySerializer,
+    PatientUnmergeInputSerializer,
     PatientUpdateSerializer,
 )
 from pms.exceptions import PreconditionFailed
+from pms.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent
 from pms.pagination import RankedPagination
 from pms.permissions import HasActionRole
 from pms.scoping import ScopedViewMixin
@@ -114,6 +119,8 @@ class PatientViewSet(
     action_roles = {
         "destroy": {Role.ADMIN, Role.CLINICIAN},
         "restore": {Role.ADMIN},
+        "merge": {Role.ADMIN, Role.CLINICIAN},
+        "unmerge": {Role.ADMIN, Role.CLINICIAN},
     }
     serializer_class = PatientSerializer
     scoped_model = Patient
@@ -125,7 +132,13 @@ class PatientViewSet(
 
     @property
     def error_responses(self) -> tuple[str, ...]:
-        return ("412",) if self.action in ("partial_update", "destroy") else ()
+        return {
+            "partial_update": ("412",),
+            "destroy": ("412",),
+            "merge": ("412",),
+            "create": ("409", "422"),
+            "unmerge": ("409",),
+        }.get(self.action or "", ())
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         return {
@@ -135,9 +148,18 @@ class PatientViewSet(
 
     def get_audit_patient_ids(self, response: Response) -> Any:
         # Detail routes (archive, summary, history...) concern the patient in the URL.
-        if "pk" in self.kwargs and response.status_code < 400:
+        explicit = getattr(self, "audit_patient_ids", None)
+        if explicit is None and "pk" in self.kwargs and response.status_code < 400:
             return [self.kwargs["pk"]]
         return super().get_audit_patient_ids(response)
+
+    def get_audit_details(self, request: Request, response: Response) -> dict[str, Any]:
+        details = super().get_audit_details(request, response)
+        # Free text bounded by the serializer, and by contract no patient data (schema).
+        if self.action == "create" and getattr(self, "confirmed_new", False):
+            details["confirm_new"] = True
+            details["reason"] = self.confirm_reason
+        return details
 
     def include_archived(self) -> bool:
         # Read by the queryset and by the count of one request: parsed once.
@@ -167,7 +189,11 @@ class PatientViewSet(
     def get_object(self) -> Patient:
         include = self.action in ("retrieve", "summary") and self.include_archived()
         patient = selectors.patient_get(
-            user=self.request.user, pk=self.kwargs["pk"], include_archived=include
+            user=self.request.user,
+            pk=self.kwargs["pk"],
+            include_archived=include,
+            # A merged record's detail tells whoever holds its id where the chart went.
+            include_merged=self.action == "retrieve",
         )
         self.check_object_permissions(self.request, patient)
         return patient
@@ -182,13 +208,27 @@ class PatientViewSet(
 
     @extend_schema(
         summary="Register a patient",
+        description="Runs the duplicate check first: likely duplicates in the clinic answer 409 "
+        "`possible_duplicate` with the candidates (id, mrn, score, matched fields; best first, "
+        'at most 5) in `error.details.candidates`. Send `"confirm_new": true` to register anyway.',
         responses={201: PatientSerializer},
-        parameters=[etag_header(201)],
+        parameters=[etag_header(201), IDEMPOTENCY_KEY_HEADER],
     )
+    @idempotent
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        patient = services.patient_create(actor=caller(request), data=serializer.validated_data)
+        data = dict(serializer.validated_data)
+        self.confirmed_new = data.pop("confirm_new")
+        self.confirm_reason = data.pop("reason", "")
+        try:
+            patient = services.patient_create(
+                actor=caller(request), data=data, confirm_new=self.confirmed_new
+            )
+        except services.PossibleDuplicate as duplicate:
+            # The answer names these patients: the trail says so.
+            self.audit_patient_ids = duplicate.patient_ids
+            raise
         response = self._patient_response(patient, status.HTTP_201_CREATED)
         response["Location"] = reverse("patient-detail", kwargs={"pk": patient.pk})
         return response
@@ -278,3 +318,70 @@ class PatientViewSet(
         records = self.paginate_queryset(history) or []
         entries = selectors.patient_history_entries(records=list(records), history=history)
         return self.get_paginated_response(PatientHistoryEntrySerializer(entries, many=True).data)
+
+    @extend_schema(
+        summary="Likely duplicates of a patient",
+        description="The clinic's active patients that score at least "
+        "PATIENT_DUPLICATE_THRESHOLD against this one, best first, at most 5.",
+        responses={200: DuplicateCandidateSerializer(many=True)},
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def duplicates(self, request: Request, pk: str) -> Response:
+        patient = self.get_object()
+        candidates = selectors.patient_duplicates(patient=patient)
+        self.audit_patient_ids = [patient.pk, *(c.patient.pk for c in candidates)]
+        rows = [candidate.as_details() for candidate in candidates]
+        return Response(DuplicateCandidateSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Merge another patient's record into this one",
+        description="In one transaction: the source's documents move here, the `take` fields "
+        "are copied from the source, the source's MRN becomes an alias of this patient (found "
+        "by `search`, `/search/` and `mrn`), and the source is archived with `merged_into`. "
+        "`If-Match` is checked against this patient. Undo with `unmerge`.",
+        request=PatientMergeInputSerializer,
+        responses={200: PatientMergeSerializer},
+        parameters=[IF_MATCH, etag_header(200)],
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def merge(self, request: Request, pk: str) -> Response:
+        incoming = PatientMergeInputSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        target = self.get_object()
+        source = selectors.patient_get(user=request.user, pk=incoming.validated_data["source"])
+        self.audit_patient_ids = [target.pk, source.pk]
+        expected_versions = parse_if_match(request.headers.get("If-Match"))
+        merge = services.patient_merge(
+            actor=caller(request),
+            target=target,
+            source=source,
+            take=incoming.validated_data["take"],
+            expected_versions=expected_versions,
+        )
+        response = Response(PatientMergeSerializer(merge).data)
+        response["ETag"] = etag(merge.target)
+        return response
+
+    @extend_schema(
+        summary="Undo a merge into this patient",
+        description="Restores the source, moves back exactly the documents the merge moved "
+        "(documents added here since stay), gives this patient back the fields the merge took "
+        "(unless edited since) and drops the alias. 409 `merge_changed` with `details.reason` "
+        "when a moved record changed so that undoing is unsafe.",
+        request=PatientUnmergeInputSerializer,
+        responses={200: PatientMergeSerializer},
+        parameters=[etag_header(200)],
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def unmerge(self, request: Request, pk: str) -> Response:
+        incoming = PatientUnmergeInputSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        target = self.get_object()
+        merge = selectors.patient_merge_in_force(
+            user=request.user, target=target, source_pk=incoming.validated_data["source"]
+        )
+        self.audit_patient_ids = [target.pk, merge.source_id]
+        merge = services.patient_unmerge(actor=caller(request), merge=merge)
+        response = Response(PatientMergeSerializer(merge).data)
+        response["ETag"] = etag(merge.target)
+        return response

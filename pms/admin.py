@@ -255,16 +255,28 @@ class AuditedAdmin(ScopedAdmin):
         )
         return response
 
+    def audit_refused_form_patients(self, form: Any) -> list[Any]:
+        """The patients a refused add form named (e.g. the duplicate check's candidates)."""
+        return []
+
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> Any:
         response = super().add_view(request, form_url, extra_context)
         if request.method == "POST":
             created = getattr(request, "_audit_created", None)
+            if created is not None:
+                patient_ids = self.audit_patient_ids([created])
+            elif isinstance(response, TemplateResponse) and response.context_data:
+                adminform = response.context_data.get("adminform")
+                patient_ids = self.audit_refused_form_patients(getattr(adminform, "form", None))
+            else:
+                patient_ids = []
             self.audit(
                 request,
                 "create",
                 status_code=201 if created is not None else _status_of(request, response),
                 resource_id=getattr(created, "pk", ""),
-                patient_ids=self.audit_patient_ids([created] if created is not None else []),
+                patient_ids=patient_ids,
+                details=getattr(request, "_audit_details", None),
             )
         return response
 

@@ -14,7 +14,7 @@ probe) use `error_response` directly.
 """
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
@@ -37,11 +37,24 @@ VALIDATION_MESSAGE = "Bad request - Invalid input data"
 
 
 class ApplicationError(exceptions.APIException):
-    """Base of the domain errors: subclasses set `status_code`, `default_code`, `default_detail`."""
+    """Base of the domain errors: subclasses set `status_code`, `default_code`, `default_detail`.
+
+    `details` become the envelope's `details` as given (DRF would turn every value into a
+    string); they must hold no PHI.
+    """
 
     status_code: int = status.HTTP_400_BAD_REQUEST
     default_code = "application_error"
     default_detail = "The request could not be completed."
+
+    def __init__(
+        self, detail: Any = None, code: str | None = None, *, details: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(detail, code)
+        if details is not None:
+            message = str(self.detail)
+            body = {"detail": message, "code": code or self.default_code, **details}
+            self.detail = cast(Any, body)
 
 
 class Conflict(ApplicationError):

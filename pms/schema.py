@@ -28,6 +28,7 @@ _ERROR_DESCRIPTIONS = {
     "412": "`If-Match` does not match the current version.",
     "413": "Request body too large.",
     "415": "Unsupported media type.",
+    "422": "The `Idempotency-Key` was used with another request body.",
     "429": "Too many requests; see `Retry-After`.",
     "503": "A backing service (database, cache) is unavailable; retry.",
 }

@@ -304,11 +304,18 @@ FHIR_EXPORT_EXPIRY_HOURS = env.int("FHIR_EXPORT_EXPIRY_HOURS", default=24)
 
 # --- CORS for the clinic's single-page app ----------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
-CORS_EXPOSE_HEADERS = ["ETag", "X-Request-ID", "Retry-After", "X-Count-Exact"]
+CORS_EXPOSE_HEADERS = [
+    "ETag",
+    "X-Request-ID",
+    "Retry-After",
+    "X-Count-Exact",
+    "Idempotent-Replayed",
+]
 CORS_ALLOW_HEADERS = [
     "accept",
     "authorization",
     "content-type",
+    "idempotency-key",
     "if-match",
     "x-request-id",
 ]
@@ -357,6 +364,9 @@ PATIENT_PHONE_DEFAULT_REGION = env.str("PATIENT_PHONE_DEFAULT_REGION", default="
 # Require phones libphonenumber knows as valid; off: any E.164-shaped number with a known
 # country code is accepted (the seed client's +1234567890 among them).
 PATIENT_PHONE_STRICT = env.bool("PATIENT_PHONE_STRICT", default=False)
+# Duplicate score (0-1, patient/duplicates.py) from which a registration answers 409
+# possible_duplicate; lower catches more duplicates and asks about more namesakes.
+PATIENT_DUPLICATE_THRESHOLD = env.float("PATIENT_DUPLICATE_THRESHOLD", default=0.6)
 
 # --- Documents --------------------------------------------------------------------------------
 STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")

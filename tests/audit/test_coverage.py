@@ -58,6 +58,8 @@ def test_the_walk_finds_the_known_endpoints():
     assert any("patients/(?P<pk>" in route for route in routes)
     assert any(route.startswith("api/document/sign-upload/") for route in routes)
     assert any(route.startswith("api/audit/events") for route in routes)
+    for action in ("duplicates", "merge", "unmerge"):
+        assert any(route.endswith(f"/{action}/$") for route in routes), action
     assert any(route.startswith("fhir/R4/Patient/<str:pk>") for route in routes)
     assert any(route.startswith("fhir/R4/bulk-status/") for route in routes)
     walked = {route for route, _ in _routes(get_resolver().url_patterns)}

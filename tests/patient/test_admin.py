@@ -10,6 +10,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from document.storage import get_storage
 from patient.models import Patient
+from patient.services import patient_merge
 from tests.factories import DocumentFactory, PatientFactory
 
 CHANGELIST = "/admin/patient/patient/"
@@ -163,6 +164,22 @@ def test_archive_and_restore_are_actions_through_the_services(
     assert (patient.is_active, patient.archived_at, patient.version) == (True, None, 3)
     assert admin_events("patient.destroy").get().patient_ids == [patient.pk]
     assert admin_events("patient.restore").get().patient_ids == [patient.pk]
+
+
+def test_the_restore_action_leaves_a_merged_record_to_unmerge(
+    alice: Client, patient: Patient, clinic_admin: User
+) -> None:
+    source = PatientFactory.create(organization=patient.organization)
+    patient_merge(actor=clinic_admin, target=patient, source=source)
+
+    response = alice.post(
+        CHANGELIST, {"action": "restore", "_selected_action": [source.pk]}, follow=True
+    )
+
+    assert "1 merged patient(s) not restored" in response.content.decode()
+    source.refresh_from_db()
+    assert (source.is_active, source.merged_into_id) == (False, patient.pk)
+    assert admin_events("patient.restore").get().patient_ids == []
 
 
 def test_no_patient_is_ever_deleted_here(alice: Client, patient: Patient) -> None:

@@ -38,6 +38,7 @@ def test_the_detail_carries_the_version_as_etag(as_clinician: APIClient, patient
         "created_at",
         "updated_at",
         "version",
+        "merged_into",
     }
 
 

@@ -4,6 +4,7 @@ The tables here are small, so the planner is steered off sequential scans and so
 checked is that each index *can* serve its query, i.e. that index and query expressions agree.
 """
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from django.db import connection
 from django.db.models import Q
 
 from accounts.models import Organization, User
+from patient.duplicates import Identity, candidate_condition
 from patient.filters import PatientFilterSet, PatientSearchFilterSet
 from patient.models import Patient
 from patient.search import indexed_upper, search_condition, word_similar
@@ -114,3 +116,60 @@ def test_the_fuzzy_match_is_written_against_the_icontains_expression() -> None:
     # The same expression up to PostgreSQL's own parenthesizing, so one index serves both.
     assert 'UPPER("patient_patient"."full_name"::text) LIKE' in compiled
     assert 'UPPER(("patient_patient"."full_name")::text) %> X' in own
+
+
+@pytest.mark.usefixtures("planner")
+def test_a_former_mrn_in_the_search_keeps_every_index_in_use() -> None:
+    explained = plan(Patient.objects.filter(search_condition("OLD-7")))
+
+    assert "patient_alias_mrn_idx" in explained
+    assert "Seq Scan on patient_patient" not in explained
+
+
+@pytest.fixture
+def clinic_of_thousands(organization: Organization) -> None:
+    """Enough rows that the planner picks each branch's own index, as on a real clinic (on a
+    few dozen it reads the clinic's rows in one go, which is right for them)."""
+    Patient.objects.bulk_create(
+        Patient(
+            organization=organization,
+            mrn=f"B-{number}",
+            full_name=f"Person{number % 300} Family{number % 700}",
+            email=f"p{number}@example.com",
+            phone=f"+1202{number:07d}",
+            date_of_birth=date(1930, 1, 1) + timedelta(days=number * 7 % 30000),
+        )
+        for number in range(5000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE patient_patient")
+
+
+@pytest.mark.usefixtures("clinic_of_thousands")
+@pytest.mark.parametrize("estimated", [False, True])
+def test_every_branch_of_the_duplicate_check_is_served_by_an_index(
+    organization: Organization, estimated: bool
+) -> None:
+    new = Identity(
+        full_name="John Smith",
+        date_of_birth=date(1980, 1, 1) if estimated else date(1980, 3, 4),
+        birth_date_estimated=estimated,
+        email="john@example.com",
+        phone="+12025550100",
+        mrn="X-1",
+    )
+    patients = Patient.objects.filter(organization=organization, is_active=True)
+
+    explained = plan(patients.filter(candidate_condition(patients, new)))
+
+    # The name's trigram index joins the estimated-year branch (a BitmapAnd) once that span
+    # holds enough rows to pay for it; here the birth-date index alone narrows it well.
+    assert "BitmapOr" in explained
+    for index in (
+        "patient_mrn_unique_per_org",
+        "patient_org_email_upper_idx",
+        "patient_org_phone_idx",
+        "patient_org_dob_idx",
+    ):
+        assert index in explained
+    assert "Seq Scan" not in explained

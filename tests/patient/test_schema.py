@@ -22,6 +22,7 @@ def test_the_list_documents_every_filter_and_page_parameter(paths: dict[str, Any
 
     assert parameters(operation) == {
         "search",
+        "mrn",
         "gender",
         "age_min",
         "age_max",
@@ -100,5 +101,7 @@ def test_the_create_body_is_the_allow_list(paths: dict[str, Any]) -> None:
         "address",
         "notes",
         "mrn",
+        "confirm_new",
+        "reason",
     }
     assert component["required"] == ["full_name"]

@@ -51,6 +51,7 @@ NOT_PHI = {
     # The name of the malware clamd found (e.g. Eicar-Test-Signature), not the file's content.
     "scan_finding",
     "object_generation",
+    "merged_into",
 }
 
 

@@ -27,7 +27,8 @@ from document.services import document_sign_download, document_sign_upload
 from document.storage import get_storage
 from fhir.export import export_run
 from fhir.models import ExportJob
-from patient.models import MRNSequence, Patient
+from patient.models import MRNSequence, Patient, PatientAlias, PatientMerge
+from patient.services import patient_merge
 from tests.audit.test_coverage import audited_endpoints
 from tests.factories import DocumentFactory, PatientFactory, UserFactory
 
@@ -63,6 +64,9 @@ EXPECTATIONS: dict[tuple[str, str], Rule] = {
     ("GET", "patient-history"): Rule(EVERY_ROLE, 200),
     ("POST", "patient-restore"): Rule(frozenset({ADMIN}), 200),
     ("GET", "patient-summary"): Rule(EVERY_ROLE, 200),
+    ("GET", "patient-duplicates"): Rule(EVERY_ROLE, 200),
+    ("POST", "patient-merge"): Rule(CLINICAL, 200),
+    ("POST", "patient-unmerge"): Rule(CLINICAL, 200),
     ("POST", "document-sign-upload"): Rule(EVERY_ROLE, 201),
     ("POST", "document-confirm"): Rule(EVERY_ROLE, 200),
     ("GET", "document-list"): Rule(EVERY_ROLE, 200, names_object=False),
@@ -105,6 +109,9 @@ class Clinic:
     archived: Patient
     pending: Document
     uploaded: Document
+    # Another record of `patient`'s (merge), and a record merged into `patient` (unmerge).
+    duplicate: Patient
+    merged: Patient
     export: ExportJob  # finished, requested by the clinic's admin
 
 
@@ -135,7 +142,12 @@ def _clinic(organization: Organization, admin: User) -> Clinic:
     )
     export_run(job_id=export.pk)
     export.refresh_from_db()
-    return Clinic(organization, patient, archived, pending, uploaded, export)
+    duplicate = PatientFactory.create(organization=organization, full_name="Jane Doe")
+    merged = PatientFactory.create(organization=organization, full_name="Jane Doe")
+    actor = UserFactory.create(role=Role.CLINICIAN, organization=organization)
+    patient_merge(actor=actor, target=patient, source=merged)
+    patient.refresh_from_db()
+    return Clinic(organization, patient, archived, pending, uploaded, duplicate, merged, export)
 
 
 @pytest.fixture
@@ -194,6 +206,13 @@ CALLS: dict[tuple[str, str], Callable[[Clinic], Call]] = {
     ("GET", "patient-history"): lambda c: Call(_url("patient-history", c.patient.pk)),
     ("POST", "patient-restore"): lambda c: Call(_url("patient-restore", c.archived.pk)),
     ("GET", "patient-summary"): lambda c: Call(_url("patient-summary", c.patient.pk)),
+    ("GET", "patient-duplicates"): lambda c: Call(_url("patient-duplicates", c.patient.pk)),
+    ("POST", "patient-merge"): lambda c: Call(
+        _url("patient-merge", c.patient.pk), {"source": c.duplicate.pk}
+    ),
+    ("POST", "patient-unmerge"): lambda c: Call(
+        _url("patient-unmerge", c.patient.pk), {"source": c.merged.pk}
+    ),
     ("POST", "document-sign-upload"): lambda c: Call(_url("document-sign-upload"), _upload_body(c)),
     ("POST", "document-confirm"): lambda c: Call(
         _url("document-confirm"), {"document_id": c.pending.pk}
@@ -244,6 +263,8 @@ def snapshot(media_root: Path) -> dict[str, Any]:
         "patients": list(Patient.objects.order_by("pk").values()),
         "patient_history": list(Patient.history.order_by("pk").values()),  # type: ignore[attr-defined]
         "mrn_sequences": list(MRNSequence.objects.order_by("pk").values()),
+        "merges": list(PatientMerge.objects.order_by("pk").values()),
+        "aliases": list(PatientAlias.objects.order_by("pk").values()),
         "documents": list(Document.objects.order_by("pk").values()),
         "exports": list(ExportJob.objects.order_by("pk").values()),
         "files": sorted(

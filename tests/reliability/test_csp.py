@@ -93,7 +93,7 @@ def test_redoc_renders_and_searches_under_the_policy(browser, live_server):
 
     wait_for(browser, "[data-section-id*='operation/']", at_least=20)
     search = browser.find_element(By.CSS_SELECTOR, "input[placeholder='Search...']")
-    search.send_keys("patients")
+    search.send_keys("List patients")
     # Search runs in ReDoc's blob: worker: results prove the worker is allowed.
     found = wait_for(browser, "[data-role='search:results'] li")
     screenshot(browser, "redoc")
