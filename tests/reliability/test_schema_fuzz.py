@@ -125,11 +125,27 @@ def _negation_is_only_ignored_query_input(case: schemathesis.Case) -> bool:
     schema = container.schema
     declared = schema.get("properties", {})
     read = {
-        name: value
+        name: _typed(value, declared[name])
         for name, value in _query_as_the_server_reads_it(dict(case.query or {})).items()
         if name in declared
     }
     return bool(validator_for(schema)(schema).is_valid(read))
+
+
+def _typed(value: Any, declared: dict[str, Any]) -> Any:
+    """A query value as the filter reads it: text in the URL, typed by the filter's field
+    (`?is_uploaded=false` is the boolean false, `?page=2` the number 2)."""
+    if not isinstance(value, str):
+        return value
+    kind = declared.get("type")
+    if kind == "boolean" and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    if kind in ("integer", "number"):
+        try:
+            return int(value) if kind == "integer" else float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _negation_is_only_numbers_for_text(case: schemathesis.Case) -> bool:
