@@ -46,6 +46,8 @@ worker: $(VENV)/.runtime var/dev_secret_key
 beat: $(VENV)/.runtime var/dev_secret_key
 	$(BIN)/celery -A pms beat
 
+# One test process per core (pytest-xdist); PYTEST_ARGS= runs them in this process instead.
+PYTEST_ARGS ?= -n auto
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
