@@ -1,9 +1,7 @@
 """The FHIR walk-through of docs/fhir.md runs as written against a live server with the demo
 clinic."""
 
-import re
 import shutil
-import subprocess
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -12,14 +10,9 @@ import pytest
 from django.core.management import call_command
 
 from patient.models import Patient
+from tests.scripts import documented_script, run_script
 
-FHIR_DOC = Path(__file__).resolve().parents[2] / "docs" / "fhir.md"
-
-
-def fhir_script() -> str:
-    blocks = re.findall(r"```sh\n# FHIR R4[^\n]*\n(.*?)```", FHIR_DOC.read_text(), re.S)
-    assert len(blocks) == 1, "docs/fhir.md has one FHIR script"
-    return str(blocks[0])
+WALKTHROUGH = "# FHIR R4 (runs as written against `make run`; needs curl and python3)"
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
@@ -33,19 +26,14 @@ def test_the_readme_fhir_script_reads_searches_and_exports(
     # Patient 1 of a fresh `make run` is DEMO-0001; here the ids depend on earlier tests.
     first = Patient.objects.get(mrn="DEMO-0001").pk
     script = (
-        fhir_script()
+        documented_script(
+            "docs/fhir.md", "# FHIR R4 (runs as written against `make run`; needs curl and python3)"
+        )
         .replace("http://127.0.0.1:8000", live_server.url, 1)
         .replace("Patient/1", f"Patient/{first}")
     )
 
-    result = subprocess.run(  # noqa: S603 - a fixed script from the README
-        ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_script(script, tmp_path)
 
     assert result.returncode == 0, result.stderr
     out = result.stdout
