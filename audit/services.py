@@ -134,10 +134,12 @@ def audit_record(
     path: str | None = None,
     source: str = Source.API,
     fail_closed: bool = False,
+    organization_id: int | None = None,
 ) -> None:
     """Writes the event of one request: one single-row INSERT.
 
-    A failure is logged; with `fail_closed` it then raises `AuditUnavailable`.
+    A failure is logged; with `fail_closed` it then raises `AuditUnavailable`. The event
+    belongs to the actor's clinic, or to `organization_id` for work no user did (a task).
     """
     try:
         user = actor if actor is not None else getattr(request, "user", None)
@@ -148,7 +150,7 @@ def audit_record(
                 "occurred_at": timezone.now(),
                 "actor_id": user.pk if user else None,
                 "actor_username": clean_text(user.get_username() if user else actor_username)[:150],
-                "organization_id": getattr(user, "organization_id", None),
+                "organization_id": getattr(user, "organization_id", None) or organization_id,
                 "action": clean_text(action),
                 "resource_type": clean_text(resource_type),
                 "resource_id": clean_text(str(resource_id or ""))[:_MAX_RESOURCE_ID],

@@ -301,6 +301,7 @@ def document_scan(*, document_id: int) -> str:
                 resource_type="document",
                 resource_id=document.pk,
                 patient_ids=[document.patient_id],
+                organization_id=document.organization_id,
                 status_code=status.HTTP_200_OK,
                 details={"finding": verdict.finding},
                 fail_closed=True,

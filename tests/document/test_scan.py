@@ -108,10 +108,11 @@ def test_an_eicar_upload_is_infected_refused_quarantined_and_audited(
     assert get_storage().stat(document.object_name) is None
     assert quarantined_bytes(document) == EICAR
     event = AuditEvent.objects.get(action="document.quarantine")
-    assert (event.resource_id, event.patient_ids, event.actor_id) == (
+    assert (event.resource_id, event.patient_ids, event.actor_id, event.organization_id) == (
         str(document_id),
         [patient.pk],
         None,
+        patient.organization_id,  # the clinic's auditors see it
     )
     assert as_clinician.get(f"/api/document/documents/{document_id}/").json()["scan_status"] == (
         "infected"
