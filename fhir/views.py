@@ -160,19 +160,7 @@ _SEARCH_PARAMETERS = [
         operation_id="fhir_patient_search",
         parameters=[
             *_SEARCH_PARAMETERS,
-            *(
-                OpenApiParameter(name, OpenApiTypes.STR)
-                for name in (
-                    "identifier",
-                    "name",
-                    "family",
-                    "given",
-                    "birthdate",
-                    "gender",
-                    "_id",
-                    "_lastUpdated",
-                )
-            ),
+            *(OpenApiParameter(name, OpenApiTypes.STR) for name in PATIENT_SEARCH.conditions),
         ],
         responses={
             200: OpenApiResponse(FHIR_RESOURCE, description="searchset Bundle"),
@@ -210,7 +198,7 @@ class PatientSearchView(SearchView):
             *_SEARCH_PARAMETERS,
             *(
                 OpenApiParameter(name, OpenApiTypes.STR)
-                for name in ("patient", "type", "date", "_id", "_lastUpdated")
+                for name in DOCUMENT_REFERENCE_SEARCH.conditions
             ),
         ],
         responses={

@@ -7,6 +7,7 @@ from django.utils import timezone
 from social_django.models import UserSocialAuth
 
 from accounts.models import Organization, Role, User
+from audit.models import AuditEvent
 from document.models import Document
 from otp.models import OTPCode, Purpose
 from otp.services import code_hmac
@@ -108,3 +109,17 @@ class DocumentFactory(factory.django.DjangoModelFactory[Document]):
     object_name = factory.LazyAttribute(
         lambda document: f"documents/{document.organization.pk}/{uuid.uuid4().hex}"
     )
+
+
+class AuditEventFactory(factory.django.DjangoModelFactory[AuditEvent]):
+    """A successful list of patients, as the API records one."""
+
+    class Meta:
+        model = AuditEvent
+
+    action = "patient.list"
+    resource_type = "patient"
+    outcome = "success"
+    status_code = 200
+    method = "GET"
+    path = "/api/patient/patients/"

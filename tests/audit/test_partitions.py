@@ -26,23 +26,13 @@ from audit.partitions import (
 )
 from audit.services import audit_record
 from audit.tasks import ensure_partitions
+from tests.factories import AuditEventFactory
 
 postgres = pytest.mark.usefixtures("postgres_only")
 
 
 def event_at(moment: datetime, organization: Organization | None = None, **fields: Any) -> int:
-    event = AuditEvent.objects.create(
-        occurred_at=moment,
-        organization=organization,
-        action="patient.list",
-        resource_type="patient",
-        outcome="success",
-        status_code=200,
-        method="GET",
-        path="/api/patient/patients/",
-        **fields,
-    )
-    return event.pk
+    return int(AuditEventFactory.create(occurred_at=moment, organization=organization, **fields).pk)
 
 
 def partition_of(event_id: int) -> str:

@@ -38,6 +38,7 @@ from otp.models import OTPCode
 from patient.models import Patient
 from pms.models import FailedTask
 from tests.factories import (
+    AuditEventFactory,
     DocumentFactory,
     GoogleIdentityFactory,
     OTPCodeFactory,
@@ -146,18 +147,6 @@ def _clinic(name: str, slug: str) -> tuple[Organization, User, User, Patient, Do
     return organization, admin_user, clinician, patient, document
 
 
-def _event(organization: Organization) -> AuditEvent:
-    return AuditEvent.objects.create(
-        organization=organization,
-        action="patient.list",
-        resource_type="patient",
-        outcome="success",
-        status_code=200,
-        method="GET",
-        path="/api/patient/patients/",
-    )
-
-
 @pytest.fixture
 def world(db: None, settings: Any, tmp_path: Any) -> World:
     settings.STORAGE_BACKEND = "local"
@@ -215,7 +204,10 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
             OTPCodeFactory.create(user=clinician_a),
             OTPCodeFactory.create(user=clinician_b),
         ),
-        "audit.auditevent": (_event(org_a), _event(org_b)),
+        "audit.auditevent": (
+            AuditEventFactory.create(organization=org_a),
+            AuditEventFactory.create(organization=org_b),
+        ),
     }
     users = {CLINICIAN: clinician_a, ADMIN_A: admin_a, ADMIN_B: admin_b, OPERATOR: operator}
     tokens = [str(refresh_a), str(refresh_b), str(refresh_a.access_token)]

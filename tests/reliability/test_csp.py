@@ -13,8 +13,6 @@ from accounts.models import User
 from tests.factories import TEST_PASSWORD, PatientFactory, UserFactory
 from tests.reliability import test_browser
 from tests.reliability.test_browser import (
-    CHROMEDRIVER,
-    CHROMIUM,
     SCREENSHOTS,
     WAIT_SECONDS,
     assert_only_loopback,
@@ -23,13 +21,7 @@ from tests.reliability.test_browser import (
 
 browser = test_browser.browser  # the fixture, shared
 
-pytestmark = [
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-        reason="needs Debian's chromium and chromium-driver packages",
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = test_browser.pytestmark  # Chromium present; a live server's database
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
