@@ -59,7 +59,8 @@ def user_sync_admin_access(*, user: User) -> None:
     if user.is_staff != is_clinic_admin:
         user.is_staff = is_clinic_admin
         user.save(update_fields=["is_staff"])
-    group = sync_clinic_admin_group()
+    # The migration made the group with its permissions; rebuilt only if someone deleted it.
+    group = Group.objects.filter(name=CLINIC_ADMIN_GROUP).first() or sync_clinic_admin_group()
     if is_clinic_admin:
         user.groups.add(group)
     else:

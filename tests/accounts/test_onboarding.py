@@ -11,7 +11,11 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
 from accounts.models import Organization, Role, User
-from accounts.onboarding import CLINIC_ADMIN_GROUP, CLINIC_ADMIN_PERMISSIONS
+from accounts.onboarding import (
+    CLINIC_ADMIN_GROUP,
+    CLINIC_ADMIN_PERMISSIONS,
+    user_sync_admin_access,
+)
 from tests.factories import UserFactory
 
 
@@ -155,3 +159,15 @@ def test_the_database_refuses_a_clinic_user_without_a_clinic_and_a_superuser_wit
         UserFactory.create(
             is_superuser=is_superuser, organization=organization if has_organization else None
         )
+
+
+def test_a_deleted_clinic_admin_group_is_rebuilt_with_its_permissions(org_admin: User) -> None:
+    Group.objects.filter(name=CLINIC_ADMIN_GROUP).delete()
+
+    user_sync_admin_access(user=org_admin)
+
+    group = org_admin.groups.get()
+    assert group.name == CLINIC_ADMIN_GROUP
+    assert group.permissions.count() == sum(
+        len(actions) for _, _, actions in CLINIC_ADMIN_PERMISSIONS
+    )
