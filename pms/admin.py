@@ -106,6 +106,7 @@ def _status_of(request: HttpRequest, response: HttpResponse) -> int:
 
 
 _REFUSALS = "_audit_refusals"
+_SHOWN = "_audit_shown_object"
 
 
 def _fails_closed(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -198,6 +199,12 @@ class AuditedAdmin(ScopedAdmin):
         with self.audit_refusal(request, "destroy", object_id):
             return super().delete_view(request, object_id, extra_context)
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        # Kept for the page's event: the change view's own lookup is the row it showed.
+        obj = super().get_object(request, object_id, from_field)
+        setattr(request, _SHOWN, obj)
+        return obj
+
     def visible_object(self, request: HttpRequest, object_id: Any) -> Any:
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
@@ -245,7 +252,7 @@ class AuditedAdmin(ScopedAdmin):
         action = "partial_update" if request.method == "POST" else "retrieve"
         with self.audit_refusal(request, action, object_id):
             response = super().change_view(request, object_id, form_url, extra_context)
-        obj = self.get_object(request, unquote(object_id))
+        obj = getattr(request, _SHOWN, None)
         self.audit(
             request,
             action,
