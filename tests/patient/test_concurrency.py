@@ -3,6 +3,7 @@
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any
 
 import pytest
@@ -13,6 +14,17 @@ from patient import services
 from patient.models import MRNSequence, Patient
 from pms.exceptions import PreconditionFailed
 from tests.factories import PatientFactory
+
+RACERS = [
+    "Ada Lovelace",
+    "Bo Chen",
+    "Cyd Okafor",
+    "Dee Patel",
+    "Eli Novak",
+    "Fay Haddad",
+    "Gus Moreau",
+    "Hal Ivanov",
+]
 
 
 def test_the_version_check_is_made_against_the_database_not_the_loaded_copy(
@@ -101,9 +113,9 @@ def test_concurrent_creates_get_distinct_consecutive_mrns(
     def create(number: int) -> str:
         try:
             start.wait(5)
-            patient = services.patient_create(
-                actor=clinician, data={"full_name": f"Racer {number}", "age": 20}
-            )
+            # Eight different people: no registration is a likely duplicate of another.
+            data = {"full_name": RACERS[number], "date_of_birth": date(1940 + 7 * number, 3, 9)}
+            patient = services.patient_create(actor=clinician, data=data)
             return patient.mrn
         finally:
             connection.close()
