@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
 
-.PHONY: run worker beat test lint security bench schema lock clean
+.PHONY: run worker beat test lint security bench profile schema lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ BENCH_SCALE ?= 1.0
 BENCH_SECONDS ?= 30
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run --scale $(BENCH_SCALE) --seconds $(BENCH_SECONDS)
+
+# Time per request by layer (middleware, authentication, ORM, database, audit...) for W1 and W5,
+# in-process against the bench database (bench/profile.py).
+profile: $(VENV)/.dev
+	$(BIN)/python -m bench.profile --scale $(BENCH_SCALE)
 
 clean:
 	rm -rf $(VENV) var/db.sqlite3

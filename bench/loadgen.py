@@ -39,15 +39,24 @@ def require_loopback(host: str) -> None:
 
 @dataclass(frozen=True)
 class Target:
-    """One request to send: a GET of `path` with extra headers."""
+    """One request to send: a GET of `path` with extra headers, or another method with a
+    JSON body."""
 
     path: str
     headers: tuple[tuple[str, str], ...] = ()
+    method: str = "GET"
+    body: bytes = b""
 
     def encode(self, host: str, port: int) -> bytes:
-        lines = [f"GET {self.path} HTTP/1.1", f"Host: {host}:{port}", "Accept: application/json"]
+        lines = [
+            f"{self.method} {self.path} HTTP/1.1",
+            f"Host: {host}:{port}",
+            "Accept: application/json",
+        ]
         lines += [f"{name}: {value}" for name, value in self.headers]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if self.body:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(self.body)}"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
 
 
 @dataclass

@@ -23,24 +23,20 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg2
 
-from bench import loadgen
+from bench import baseline, loadgen, scenarios
 from bench.generate import (
     BASE_DIR,
     BENCH_PASSWORD,
@@ -52,15 +48,13 @@ from bench.generate import (
     log,
 )
 from bench.loadgen import Result, Target
+from bench.servers import HOST, PROXY_HEADERS, SERVER, App, Server, serve
 
-HOST = "127.0.0.1"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
 PAGE_SIZE = 20
 SAMPLE_SIZE = 500
 # Requests timed one at a time for the floor, per second of --seconds (at most 300).
 FLOOR_REPEATS_PER_SECOND = 25
-# Behind the TLS-terminating proxy of production: without it, DEBUG-off settings redirect to https.
-PROXY_HEADERS = (("X-Forwarded-Proto", "https"),)
 
 
 @dataclass
@@ -93,6 +87,11 @@ class Options:
     report: Path
     throttle_user: str
     saturation_tool: str
+    server: str
+
+    @property
+    def http_server(self) -> Server:
+        return Server(self.server, self.workers, self.threads)
 
 
 def parse_options(argv: list[str] | None) -> Options:
@@ -130,6 +129,12 @@ def parse_options(argv: list[str] | None) -> Options:
         choices=["auto", "python", "wrk"],
         default=env("BENCH_SATURATION_TOOL", "auto"),
     )
+    parser.add_argument(
+        "--server",
+        choices=["gthread", "sync", "granian"],
+        default=env("BENCH_SERVER", SERVER),
+        help="the HTTP server (bench/servers.py measures them)",
+    )
     args = parser.parse_args(argv)
     saturation = args.saturation_seconds or min(10.0, max(0.5, args.seconds / 2))
     return Options(
@@ -145,6 +150,7 @@ def parse_options(argv: list[str] | None) -> Options:
         report=Path(args.report),
         throttle_user=args.throttle_user,
         saturation_tool=args.saturation_tool,
+        server=args.server,
     )
 
 
@@ -375,12 +381,6 @@ def measure_floor(database_url: str, statements: list[str], repeats: int) -> dic
 # --- the server ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def clear_bench_cache(redis_url: str) -> None:
     """Forgets the throttle and lockout state of earlier runs (keys of the bench prefix only)."""
     if not redis_url:
@@ -393,55 +393,19 @@ def clear_bench_cache(redis_url: str) -> None:
         client.delete(*keys)
 
 
-@contextmanager
-def gunicorn(options: Options, log_path: Path) -> Iterator[int]:
-    port = free_port()
-    env = {
+def server_env(options: Options, settings_module: str = "pms.settings.base") -> dict[str, str]:
+    return {
         **os.environ,
-        # The SECRET_KEY of this process (set by configure_django): one key for the whole run.
+        # The SECRET_KEY of this process (set by configure_django): one key for the whole run,
+        # so the plain build accepts the API's tokens.
         **django_env(options.database_url, options.redis_url),
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        # Django, not the server, reads X-Forwarded-Proto (granian does not set the scheme).
+        "NUM_PROXIES": "1",
         "THROTTLE_USER": options.throttle_user,
         # A run outlasts the default 5-minute access token.
         "JWT_ACCESS_MINUTES": "240",
     }
-    command = [
-        sys.executable, "-m", "gunicorn", "pms.wsgi:application",
-        "--bind", f"{HOST}:{port}",
-        "--workers", str(options.workers),
-        "--worker-class", "gthread",
-        "--threads", str(options.threads),
-        "--keep-alive", "75",
-        "--backlog", "2048",
-        "--log-level", "warning",
-        "--error-logfile", str(log_path),
-    ]  # fmt: skip
-    log(f"gunicorn on {HOST}:{port}: {options.workers} workers x {options.threads} threads")
-    process = subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)
-    try:
-        wait_until_ready(port, process)
-        yield port
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def wait_until_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"gunicorn exited with {process.returncode}")
-        try:
-            status, _ = http_request(port, "GET", "/healthz")
-            if status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise BenchError("gunicorn did not become ready")
 
 
 def http_request(
@@ -458,55 +422,73 @@ def http_request(
         connection.close()
 
 
+# Lifetime of the tokens the run mints: a run outlasts the default 5-minute access token.
+TOKEN_LIFETIME = timedelta(hours=4)
+
+
 def obtain_tokens(port: int, usernames: list[str]) -> list[str]:
-    """Real access JWTs through the sign-in endpoint."""
-    tokens = []
-    for username in usernames:
-        status, body = http_request(
-            port, "POST", "/api/auth/token/", {"username": username, "password": BENCH_PASSWORD}
-        )
-        if status != 200:
-            raise BenchError(f"sign-in of a bench user failed with HTTP {status}")
-        tokens.append(body["access"])
+    """Access JWTs: the first user signs in through the endpoint (so the sign-in path is
+    exercised); the others' tokens are minted in-process with the server's key, which costs no
+    password hash each (~0.4 s of CPU apiece on the shared cores)."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.models import User
+
+    status, body = http_request(
+        port, "POST", "/api/auth/token/", {"username": usernames[0], "password": BENCH_PASSWORD}
+    )
+    if status != 200:
+        raise BenchError(f"sign-in of a bench user failed with HTTP {status}")
+    tokens = [body["access"]]
+    for user in User.objects.filter(username__in=usernames[1:]).order_by("username"):
+        token = AccessToken.for_user(user)
+        token.set_exp(lifetime=TOKEN_LIFETIME)
+        tokens.append(str(token))
     return tokens
 
 
+def authorized(targets: list[Target], tokens: list[str]) -> list[Target]:
+    """The requests of `targets` spread over the users' tokens, as a clinic's staff would."""
+    count = max(len(targets), len(tokens))
+    return [
+        replace(
+            targets[k % len(targets)],
+            headers=(("Authorization", f"Bearer {tokens[k % len(tokens)]}"), *PROXY_HEADERS),
+        )
+        for k in range(count)
+    ]
+
+
 def authorize(workloads: list[Workload], tokens: list[str]) -> None:
-    """Spreads each workload's requests over the users' tokens, as a clinic's staff would."""
     for workload in workloads:
-        paths = [target.path for target in workload.targets]
-        count = max(len(paths), len(tokens))
-        workload.targets = [
-            Target(
-                paths[k % len(paths)],
-                (("Authorization", f"Bearer {tokens[k % len(tokens)]}"), *PROXY_HEADERS),
-            )
-            for k in range(count)
-        ]
+        workload.targets = authorized(workload.targets, tokens)
 
 
 # --- measuring -------------------------------------------------------------------------------
 
 
-def saturation(options: Options, port: int, workload: Workload) -> Result:
+def saturation(options: Options, port: int, targets: list[Target]) -> Result:
+    # wrk runs whole seconds: a shorter saturation (the CI smoke run) uses the Python client.
     if options.saturation_tool == "wrk" or (
-        options.saturation_tool == "auto" and shutil.which("wrk")
+        options.saturation_tool == "auto"
+        and shutil.which("wrk")
+        and options.saturation_seconds >= 1
     ):
-        return wrk_saturation(options, port, workload)
+        return wrk_saturation(options, port, targets)
     return loadgen.run_closed_loop(
         HOST,
         port,
-        workload.targets,
+        targets,
         connections=options.connections,
         duration=options.saturation_seconds,
     )
 
 
-def wrk_saturation(options: Options, port: int, workload: Workload) -> Result:
+def wrk_saturation(options: Options, port: int, targets: list[Target]) -> Result:
     """Closed-loop throughput with wrk (C, lighter on the shared CPUs than the Python client);
     a Lua script cycles through the workload's requests."""
     lines = ["local requests = {"]
-    for target in workload.targets:
+    for target in targets:
         headers = ", ".join(f'["{name}"] = "{value}"' for name, value in target.headers)
         lines.append(f'  {{path = "{target.path}", headers = {{{headers}}}}},')
     lines += [
@@ -561,10 +543,14 @@ def wrk_saturation(options: Options, port: int, workload: Workload) -> Result:
     return result
 
 
+def warm_up(port: int, targets: list[Target]) -> None:
+    loadgen.sequential_latencies(HOST, port, targets, count=5)
+
+
 def measure(options: Options, port: int, workload: Workload) -> None:
-    pause = min(1.0, options.seconds / 4)
-    loadgen.sequential_latencies(HOST, port, workload.targets, count=10)  # warm-up
-    saturated = saturation(options, port, workload)
+    pause = min(1.0, options.seconds / 10)
+    warm_up(port, workload.targets)
+    saturated = saturation(options, port, workload.targets)
     time.sleep(pause)
     rate = max(1.0, round(saturated.throughput * options.rate_fraction, 1))
     latency = loadgen.run_open_loop(
@@ -685,9 +671,9 @@ def render_markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
         f"{machine['memory_gib']} GiB RAM, PostgreSQL {machine['postgresql']}, "
         f"Python {machine['python']}, Django {machine['django']}; app, database and load client "
         "share the machine.",
-        f"**Server**: gunicorn, {report['server']['workers']} workers x "
-        f"{report['server']['threads']} threads (gthread), DEBUG off, Redis cache "
-        f"{'on' if report['server']['redis'] else 'off'}.",
+        f"**Server**: {report['server']['name']}, DEBUG off, Redis cache "
+        f"{'on' if report['server']['redis'] else 'off'}; the plain DRF build (bench/plain) "
+        "is served the same way on another port.",
         f"**Dataset**: {dataset['patients']:,} patients, {dataset['documents']:,} documents, "
         f"{len(dataset['organizations'])} organizations; requests come from the largest "
         f"({dataset['search_terms']['organization_patients']:,} active patients).",
@@ -697,9 +683,9 @@ def render_markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
         f"{run['seconds']:g} s, measured from the intended send time "
         "(coordinated omission corrected, HdrHistogram).",
         "",
-        "| Workload | Request | Saturation rps | Rate rps | p50 ms | p95 ms | p99 ms | max ms "
-        "| Errors | SQL/req | Target | Met? |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| Workload | Request | Saturation rps | vs plain | Rate rps | p50 ms | p95 ms | p99 ms "
+        "| max ms | Errors | SQL/req | Target | Met? |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for workload in workloads:
         if not workload.result.get("open_loop"):
@@ -710,9 +696,11 @@ def render_markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
         queries = str(check.get("queries", "?"))
         if "constant" in check:
             queries += "" if check["constant"] else " (varies!)"
+        ratio = workload.result.get("plain", {}).get("ratio")
         lines.append(
             f"| {workload.key} | {workload.name} | {sat['throughput_rps']:.0f} "
-            f"| {opened['intended_rate']:.0f} | {latency['p50']:.2f} | {latency['p95']:.2f} "
+            f"| {f'{ratio:g}x' if ratio else '—'} | {opened['intended_rate']:.0f} "
+            f"| {latency['p50']:.2f} | {latency['p95']:.2f} "
             f"| {latency['p99']:.2f} | {latency['max']:.2f} "
             f"| {opened['errors'] + sat['errors']} | {queries} "
             f"| {workload.target} | {verdict(workload, w1_p95)} |"
@@ -731,6 +719,8 @@ def render_markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
             f"| {key} | {floor['api_p50_ms']:.2f} | {floor['sql_p50_ms']:.2f} "
             f"| {floor['statements']} | {floor['ratio_p50']} |"
         )
+    lines += render_plain(workloads)
+    lines += render_scenarios(report["scenarios"])
     terms = dataset["search_terms"]
     counts = {w.key: w.result.get("in_process", {}).get("count") for w in workloads}
     lines += [
@@ -758,6 +748,84 @@ def render_markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
     return "\n".join(lines)
 
 
+def render_plain(workloads: list[Workload]) -> list[str]:
+    compared = [w for w in workloads if "plain" in w.result]
+    if not compared:
+        return []
+    lines = [
+        "",
+        f"**Against the plain DRF build** (saturation, {baseline.ROUNDS} alternating rounds, "
+        "medians; the ratio is the drift-resistant figure):",
+        "",
+        "| Workload | this API rps | plain DRF rps | ratio | rounds (API / plain) |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for workload in compared:
+        plain = workload.result["plain"]
+        rounds = ", ".join(
+            f"{a:.0f}/{p:.0f}" for a, p in zip(plain["api_rps"], plain["plain_rps"], strict=True)
+        )
+        lines.append(
+            f"| {workload.key} | {plain['api_median_rps']:.0f} | {plain['plain_median_rps']:.0f} "
+            f"| {plain['ratio']}x | {rounds} |"
+        )
+    return lines
+
+
+def render_scenarios(results: dict[str, Any]) -> list[str]:
+    w9, w10, w11 = results["W9"], results["W10"], results["W11"]
+    lines = [
+        "",
+        f"**W9** (writes, {scenarios.WRITE_RATE:g} rps open loop, {w9['patients']} patients, "
+        "deleted after the run):",
+        "",
+        "| Request | p50 ms | p95 ms | p99 ms | max ms | Errors | Target | Met? |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for step, name, limit in (
+        ("create", "POST /patients/ (duplicate check)", 30.0),
+        ("patch", "PATCH /patients/{id}/ with If-Match", None),
+    ):
+        measured = w9[step]
+        latency = measured["latency_ms"]
+        met = "—" if limit is None else ("yes" if latency["p95"] < limit else "**no**")
+        lines.append(
+            f"| {name} | {latency['p50']:.2f} | {latency['p95']:.2f} | {latency['p99']:.2f} "
+            f"| {latency['max']:.2f} | {measured['errors']} "
+            f"| {'p95 < 30 ms' if limit else 'report only'} | {met} |"
+        )
+    lines += [
+        "",
+        f"**W10** (crafted ranked searches, each {scenarios.SEARCH_REPEATS} times alone; 429 and "
+        "503 `query_timeout` are clean refusals):",
+        "",
+        "| Request | p50 ms | max ms | statuses | clean | errors | < 250 ms or clean? |",
+        "|---|---:|---:|---|---:|---:|---|",
+    ]
+    for term, measured in w10.items():
+        slow = [s for s in measured["statuses"] if 200 <= s < 300]
+        bounded = measured["max_ms"] < 250 or (not slow and not measured["errors"])
+        lines.append(
+            f"| `/search/?q={term}` | {measured['p50_ms']:.0f} | {measured['max_ms']:.0f} "
+            f"| {', '.join(map(str, measured['statuses']))} | {measured['clean']} "
+            f"| {measured['errors']} | {'yes' if bounded else '**no**'} |"
+        )
+    quiet, starved = w11["quiet"]["latency_ms"], w11["starved"]["latency_ms"]
+    searches = w11["searches"]
+    starvation_met = "yes" if w11["ratio_p95"] is not None and w11["ratio_p95"] <= 2 else "**no**"
+    lines += [
+        "",
+        f"**W11** (starvation): another user's W5 at {scenarios.STARVED_RATE:g} rps, quiet: "
+        f"p50 {quiet['p50']:.2f} ms, p95 {quiet['p95']:.2f} ms; while one user runs "
+        f"{scenarios.STARVING_SEARCHES} W10 searches at a time: p50 {starved['p50']:.2f} ms, "
+        f"p95 {starved['p95']:.2f} ms, {w11['starved']['errors']} errors; ratio of p95s "
+        f"{w11['ratio_p95']} (target <= 2: {starvation_met}). "
+        f"Searches answered: {searches['ok']} ok, {searches['clean']} clean refusals, "
+        f"{searches['error']} errors.",
+    ]
+    return lines
+
+
 def missed_targets(workloads: list[Workload], w1_p95: float | None) -> list[str]:
     """One line with the numbers of each target the run missed."""
     lines = []
@@ -781,25 +849,36 @@ def missed_targets(workloads: list[Workload], w1_p95: float | None) -> list[str]
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    options = parse_options(argv)
-    started = time.perf_counter()
-    configure_django(options.database_url, options.redis_url)
-    from pms import pagination
+@dataclass
+class Setup:
+    """What a run measures with: the dataset, its workloads and their in-process checks."""
 
-    try:
-        dataset = ensure_dataset(options.database_url, options.scale)
-    except BenchError as error:
-        log(str(error))
-        return 2
-    largest = dataset["organizations"][0]
+    dataset: dict[str, Any]
+    workloads: list[Workload]
+    statements: dict[str, list[str]]
+    failures: list[str]
+
+    @property
+    def largest(self) -> dict[str, Any]:
+        return dict(self.dataset["organizations"][0])
+
+    @property
+    def usernames(self) -> list[str]:
+        return list(self.largest["load_users"] or [self.largest["clinician"]])
+
+
+def prepare(options: Options) -> Setup:
+    """Django, the dataset, a fresh audit trail and the in-process checks."""
+    configure_django(options.database_url, options.redis_url)
+    dataset = ensure_dataset(options.database_url, options.scale)
     with psycopg2.connect(options.database_url) as conn, conn.cursor() as cur:
         workloads = build_workloads(dataset, cur)
         # Each run starts from the same trail, so runs compare.
         cur.execute("TRUNCATE audit_auditevent")
     conn.close()
+    scenarios.delete_written(options.database_url)
     clear_bench_cache(options.redis_url)
-    statements = check_in_process(workloads, largest["clinician"])
+    statements = check_in_process(workloads, dataset["organizations"][0]["clinician"])
     failures = [
         f"{w.key}: HTTP {w.result['in_process']['status']}"
         for w in workloads
@@ -809,15 +888,106 @@ def main(argv: list[str] | None = None) -> int:
         for w in workloads
         if w.result["in_process"].get("constant") is False
     ]
+    clear_bench_cache(options.redis_url)
+    return Setup(dataset, workloads, statements, failures)
+
+
+def compare_with_plain(
+    options: Options, port: int, plain_port: int, workloads: list[Workload]
+) -> None:
+    """Each workload the plain build serves, against it (bench/baseline.py); each round lasts
+    half the saturation time, so the comparison costs three saturations per workload."""
+    rounds = replace(options, saturation_seconds=options.saturation_seconds / 2)
+    for workload in workloads:
+        if workload.key not in baseline.PLAIN_KEYS:
+            continue
+        warm_up(plain_port, workload.targets)
+        compared = baseline.compare(
+            lambda target_port, targets: saturation(rounds, target_port, targets),
+            port,
+            plain_port,
+            workload.targets,
+        )
+        workload.result["plain"] = compared
+        log(
+            f"{workload.key:<11} API {compared['api_median_rps']:7.1f} rps, plain "
+            f"{compared['plain_median_rps']:7.1f} rps: ratio {compared['ratio']}"
+        )
+
+
+def run_scenarios(options: Options, port: int, setup: Setup, tokens: list[str]) -> dict[str, Any]:
+    """W9-W11 (bench/scenarios.py), after the reads: W9 adds patients, deleted at the end."""
+    searcher = obtain_tokens(port, [setup.largest["clinician"]])[0]
+    detail = next(w for w in setup.workloads if w.key == "W5")
+    try:
+        w9 = scenarios.run_w9(port, tokens[0], options.database_url, options.seconds)
+    finally:
+        deleted = scenarios.delete_written(options.database_url)
+    w9["deleted"] = deleted
+    create, patch = w9["create"]["latency_ms"], w9["patch"]["latency_ms"]
+    log(f"W9 create p95 {create['p95']:.2f} ms, PATCH p95 {patch['p95']:.2f} ms")
+    w10 = scenarios.run_w10(port, searcher)
+    for term, measured in w10.items():
+        log(f"W10 q={term}: p50 {measured['p50_ms']:.0f} ms, statuses {measured['statuses']}")
+    other_user = authorized([Target(t.path) for t in detail.targets], tokens[-1:])
+    w11 = scenarios.run_w11(port, searcher, other_user, options.seconds)
+    log(
+        f"W11 other user's W5 p95: quiet {w11['quiet']['latency_ms']['p95']:.2f} ms, during 8 "
+        f"searches {w11['starved']['latency_ms']['p95']:.2f} ms (x{w11['ratio_p95']}); "
+        f"searches {w11['searches']}"
+    )
+    return {"W9": w9, "W10": w10, "W11": w11}
+
+
+def scenario_failures(results: dict[str, Any]) -> list[str]:
+    failures = [
+        f"W9 {step}: {results['W9'][step]['errors']} failed requests "
+        f"({results['W9'][step]['first_error']})"
+        for step in ("create", "patch")
+        if results["W9"][step]["errors"]
+    ]
+    failures += [
+        f"W10 q={term}: statuses {measured['statuses']}"
+        for term, measured in results["W10"].items()
+        if measured["errors"]
+    ]
+    if results["W11"]["searches"]["error"]:
+        failures.append(f"W11: {results['W11']['searches']['error']} searches failed")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_options(argv)
+    started = time.perf_counter()
+    try:
+        setup = prepare(options)
+    except BenchError as error:
+        log(str(error))
+        return 2
+    from pms import pagination
+
+    dataset, workloads, statements, failures = (
+        setup.dataset, setup.workloads, setup.statements, setup.failures
+    )  # fmt: skip
     log_dir = BASE_DIR / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
-    clear_bench_cache(options.redis_url)
-    with gunicorn(options, log_dir / "gunicorn.log") as port:
-        tokens = obtain_tokens(port, largest["load_users"] or [largest["clinician"]])
+    server = options.http_server
+    api = App(server, server_env(options), log_dir / "server.log")
+    plain = App(
+        server,
+        server_env(options, "bench.plain.settings"),
+        log_dir / "plain.log",
+        "bench.plain.wsgi:application",
+    )
+    with serve(api, plain) as (port, plain_port):
+        tokens = obtain_tokens(port, setup.usernames)
         authorize(workloads, tokens)
         for workload in workloads:
             measure(options, port, workload)
         floors = measure_floors(options, port, workloads, statements)
+        compare_with_plain(options, port, plain_port, workloads)
+        scenario_results = run_scenarios(options, port, setup, tokens)
+    failures += scenario_failures(scenario_results)
     for workload in workloads:
         errors = workload.result["open_loop"]["errors"] + workload.result["saturation"]["errors"]
         if errors:
@@ -829,6 +999,12 @@ def main(argv: list[str] | None = None) -> int:
     failures += [
         f"{key}: {f['api_errors']} failed requests" for key, f in floors.items() if f["api_errors"]
     ]
+    failures += [
+        f"{w.key} (API or plain build): {w.result['plain']['errors']} failed requests "
+        f"({w.result['plain']['first_error']})"
+        for w in workloads
+        if w.result.get("plain", {}).get("errors")
+    ]
     report = {
         "command": "make bench "
         + " ".join(
@@ -839,6 +1015,8 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": round(time.perf_counter() - started, 1),
         "machine": machine_info(options.database_url),
         "server": {
+            "name": server.label,
+            "kind": server.kind,
             "workers": options.workers,
             "threads": options.threads,
             "redis": bool(options.redis_url),
@@ -860,6 +1038,7 @@ def main(argv: list[str] | None = None) -> int:
             for w in workloads
         ],
         "floors": floors,
+        "scenarios": scenario_results,
         "failures": failures,
     }
     options.report.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,196 @@
+"""The HTTP servers the benchmark can serve a WSGI app with, and the measurement that chose one.
+
+    python -m bench.servers [--scale 1.0] [--seconds 10] [--rounds 3]
+
+serves the API with each candidate in turn (gunicorn gthread 2 x 4, gunicorn sync, granian's
+WSGI interface), interleaved (gthread, sync, granian, gthread, ...), and prints each one's W1 and
+W5 saturation throughput, median of the rounds. `bench.run` serves with `SERVER`, the winner.
+Granian is optional: it is measured when importable (`pip install granian`), else skipped.
+"""
+
+import argparse
+import importlib.util
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.generate import BASE_DIR, BenchError, log
+
+HOST = "127.0.0.1"
+# Behind the TLS-terminating proxy of production: without it, DEBUG-off settings redirect to https.
+PROXY_HEADERS = (("X-Forwarded-Proto", "https"),)
+# The server `make bench` and the deployment docs use (docs/performance.md: the measurement).
+SERVER = "gthread"
+
+
+@dataclass(frozen=True)
+class Server:
+    """How to start one WSGI server with `workers` processes of `threads` threads."""
+
+    kind: str
+    workers: int
+    threads: int
+
+    @property
+    def label(self) -> str:
+        if self.kind == "sync":
+            return f"gunicorn sync, {self.workers} workers"
+        if self.kind == "granian":
+            return f"granian (WSGI), {self.workers} workers x {self.threads} threads"
+        return f"gunicorn gthread, {self.workers} workers x {self.threads} threads"
+
+    def command(self, app: str, port: int, log_path: Path) -> list[str]:
+        if self.kind == "granian":
+            return [
+                sys.executable, "-m", "granian", app,
+                "--interface", "wsgi",
+                "--host", HOST, "--port", str(port),
+                "--workers", str(self.workers),
+                "--blocking-threads", str(self.threads),
+                "--http", "1", "--no-ws",
+                "--backlog", "2048",
+                "--log-level", "warning",
+            ]  # fmt: skip
+        command = [
+            sys.executable, "-m", "gunicorn", app,
+            "--bind", f"{HOST}:{port}",
+            "--workers", str(self.workers),
+            "--keep-alive", "75",
+            "--backlog", "2048",
+            "--log-level", "warning",
+            "--error-logfile", str(log_path),
+        ]  # fmt: skip
+        if self.kind == "gthread":
+            command += ["--worker-class", "gthread", "--threads", str(self.threads)]
+        return command
+
+
+def available(kind: str) -> bool:
+    return kind != "granian" or importlib.util.find_spec("granian") is not None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BenchError(f"the server exited with {process.returncode}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1) as sock:
+                sock.sendall(
+                    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                )
+                if sock.recv(12).endswith(b"200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise BenchError("the server did not become ready")
+
+
+@dataclass(frozen=True)
+class App:
+    """A WSGI app to serve with `server`, in the environment `env`, logging to `log_path`."""
+
+    server: Server
+    env: dict[str, str]
+    log_path: Path
+    wsgi: str = "pms.wsgi:application"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    # SIGINT: gunicorn's and granian's quick shutdown; SIGTERM would wait on keep-alive clients.
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextmanager
+def serve(*apps: App) -> Iterator[list[int]]:
+    """Runs each app on a free loopback port until the block ends; yields the ports. The apps
+    start side by side (each imports Django for seconds) before the first is awaited."""
+    started: list[tuple[subprocess.Popen[bytes], int]] = []
+    try:
+        for app in apps:
+            port = free_port()
+            log(f"{app.server.label} on {HOST}:{port} serving {app.wsgi}")
+            with app.log_path.open("ab") as output:
+                process = subprocess.Popen(
+                    app.server.command(app.wsgi, port, app.log_path),
+                    cwd=BASE_DIR,
+                    env=app.env,
+                    start_new_session=True,
+                    stdout=output,
+                    stderr=output,
+                )
+            started.append((process, port))
+        for process, port in started:
+            wait_until_ready(port, process)
+        yield [port for _process, port in started]
+    finally:
+        for process, _port in started:
+            _stop(process)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench import run
+
+    parser = argparse.ArgumentParser(description="W1 and W5 saturation under each server")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sync-workers", type=int, default=4)
+    known, rest = parser.parse_known_args(argv)
+    options = run.parse_options(rest)
+    candidates = [
+        Server("gthread", options.workers, options.threads),
+        Server("sync", known.sync_workers, 1),
+        Server("granian", options.workers, options.threads),
+    ]
+    candidates = [server for server in candidates if available(server.kind)]
+    setup = run.prepare(options)
+    keys = ("W1", "W5")
+    workloads = [w for w in setup.workloads if w.key in keys]
+    throughput: dict[tuple[str, str], list[float]] = {}
+    log_dir = BASE_DIR / "var" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for round_number in range(1, known.rounds + 1):
+        for server in candidates:
+            app = App(server, run.server_env(options), log_dir / "servers.log")
+            with serve(app) as (port,):
+                tokens = run.obtain_tokens(port, setup.usernames)
+                for workload in workloads:
+                    targets = run.authorized(workload.targets, tokens)
+                    run.warm_up(port, targets)
+                    result = run.saturation(options, port, targets)
+                    throughput.setdefault((server.label, workload.key), []).append(
+                        result.throughput
+                    )
+                    log(
+                        f"round {round_number} {server.label} {workload.key}: "
+                        f"{result.throughput:.0f} rps, errors {result.errors}"
+                    )
+    print("| server | " + " | ".join(f"{key} rps (median)" for key in keys) + " |")
+    print("|---|" + "---:|" * len(keys))
+    for server in candidates:
+        medians = [statistics.median(throughput[(server.label, key)]) for key in keys]
+        print(f"| {server.label} | " + " | ".join(f"{m:.0f}" for m in medians) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
