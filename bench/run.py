@@ -544,7 +544,11 @@ def wrk_saturation(options: Options, port: int, targets: list[Target]) -> Result
 
 
 def warm_up(port: int, targets: list[Target]) -> None:
-    loadgen.sequential_latencies(HOST, port, targets, count=5)
+    """A few requests first; any answer but a success stops the run (wrk counts only 4xx and
+    5xx as errors: a redirect would otherwise pass for throughput)."""
+    result = loadgen.sequential_latencies(HOST, port, targets, count=5)
+    if result.errors:
+        raise BenchError(f"{targets[0].path}: {result.first_error} during the warm-up")
 
 
 def measure(options: Options, port: int, workload: Workload) -> None:
@@ -876,7 +880,8 @@ def prepare(options: Options) -> Setup:
         # Each run starts from the same trail, so runs compare.
         cur.execute("TRUNCATE audit_auditevent")
     conn.close()
-    scenarios.delete_written(options.database_url)
+    with scenarios.cursor(options.database_url) as cur:
+        scenarios.delete_written(cur)
     clear_bench_cache(options.redis_url)
     statements = check_in_process(workloads, dataset["organizations"][0]["clinician"])
     failures = [
@@ -922,7 +927,8 @@ def run_scenarios(options: Options, port: int, setup: Setup, tokens: list[str]) 
     try:
         w9 = scenarios.run_w9(port, tokens[0], options.database_url, options.seconds)
     finally:
-        deleted = scenarios.delete_written(options.database_url)
+        with scenarios.cursor(options.database_url) as cur:
+            deleted = scenarios.delete_written(cur)
     w9["deleted"] = deleted
     create, patch = w9["create"]["latency_ms"], w9["patch"]["latency_ms"]
     log(f"W9 create p95 {create['p95']:.2f} ms, PATCH p95 {patch['p95']:.2f} ms")

@@ -98,16 +98,13 @@ def create_targets(count: int, token: str, seed: int = 9) -> list[Target]:
     return targets
 
 
-def written(database_url: str) -> list[tuple[int, int]]:
+def written(cur: Any) -> list[tuple[int, int]]:
     """(id, version) of the patients W9 created."""
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        cur.execute(
-            "SELECT id, version FROM patient_patient WHERE full_name LIKE %s ORDER BY id",
-            [f"% {WRITTEN_MARK}%"],
-        )
-        rows = [(int(pk), int(version)) for pk, version in cur.fetchall()]
-    conn.close()
-    return rows
+    cur.execute(
+        "SELECT id, version FROM patient_patient WHERE full_name LIKE %s ORDER BY id",
+        [f"% {WRITTEN_MARK}%"],
+    )
+    return [(int(pk), int(version)) for pk, version in cur.fetchall()]
 
 
 def patch_targets(rows: list[tuple[int, int]], token: str) -> list[Target]:
@@ -118,15 +115,23 @@ def patch_targets(rows: list[tuple[int, int]], token: str) -> list[Target]:
     ]
 
 
-def delete_written(database_url: str) -> int:
+def delete_written(cur: Any) -> int:
     """Removes W9's patients and their history, so that reruns start from the same data."""
-    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
-        pattern = f"% {WRITTEN_MARK}%"
-        cur.execute("DELETE FROM patient_historicalpatient WHERE full_name LIKE %s", [pattern])
-        cur.execute("DELETE FROM patient_patient WHERE full_name LIKE %s", [pattern])
-        deleted = cur.rowcount
-    conn.close()
-    return deleted
+    pattern = f"% {WRITTEN_MARK}%"
+    cur.execute("DELETE FROM patient_historicalpatient WHERE full_name LIKE %s", [pattern])
+    cur.execute("DELETE FROM patient_patient WHERE full_name LIKE %s", [pattern])
+    return int(cur.rowcount)
+
+
+@contextmanager
+def cursor(database_url: str) -> Iterator[Any]:
+    """A cursor in one committed transaction of its own connection."""
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn, conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
 
 
 def run_w9(port: int, token: str, database_url: str, seconds: float) -> dict[str, Any]:
@@ -135,7 +140,8 @@ def run_w9(port: int, token: str, database_url: str, seconds: float) -> dict[str
     created = loadgen.run_open_loop(
         HOST, port, create_targets(count, token), rate=WRITE_RATE, duration=count / WRITE_RATE
     )
-    rows = written(database_url)
+    with cursor(database_url) as cur:
+        rows = written(cur)
     patched = loadgen.run_open_loop(
         HOST,
         port,

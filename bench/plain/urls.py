@@ -1,6 +1,9 @@
 from django.urls import include, path
 from rest_framework import filters, pagination, serializers, viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.routers import DefaultRouter
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from accounts.models import User
 from patient.models import Patient
@@ -29,6 +32,12 @@ class PageSizePagination(pagination.PageNumberPagination):
 
 
 class PlainPatientViewSet(viewsets.ReadOnlyModelViewSet[Patient]):
+    # DRF's stock classes, named here as well as in the settings: a view class reads its
+    # defaults when it is defined, and this module may be imported under the API's settings.
+    authentication_classes = [JWTAuthentication]
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+    throttle_classes: list[type] = []
     serializer_class = PlainPatientSerializer
     pagination_class = PageSizePagination
     filter_backends = [filters.SearchFilter]

@@ -1,0 +1,107 @@
+"""W9-W11 of the benchmark: what they send, how their answers are judged, and the cleanup."""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from bench import run, scenarios
+from bench.loadgen import Target
+from patient.models import Patient
+from tests.factories import PatientFactory
+
+
+def test_a_bounded_refusal_is_clean_and_anything_else_but_success_is_an_error() -> None:
+    timeout = json.dumps({"error": {"code": "query_timeout"}}).encode()
+    outage = json.dumps({"error": {"code": "service_unavailable"}}).encode()
+
+    assert scenarios.outcome(200, b"{}") == "ok"
+    assert scenarios.outcome(429, b"") == "clean"
+    assert scenarios.outcome(503, timeout) == "clean"
+    assert scenarios.outcome(503, outage) == "error"
+    assert scenarios.outcome(503, b"<html>") == "error"
+    assert scenarios.outcome(500, b"") == "error"
+    assert scenarios.outcome(0, b"connection refused") == "error"
+
+
+def send(client: APIClient, target: Target) -> Any:
+    headers = {name: value for name, value in target.headers if name != "Authorization"}
+    call = {"POST": client.post, "PATCH": client.patch}[target.method]
+    return call(target.path, target.body, content_type="application/json", headers=headers)
+
+
+def test_w9_registers_new_patients_patches_each_once_and_leaves_nothing_behind(
+    client_for: Callable[[User], APIClient], clinician: User
+) -> None:
+    PatientFactory.create_batch(3, organization=clinician.organization)
+    client = client_for(clinician)
+
+    created = [send(client, t) for t in scenarios.create_targets(6, token="unused")]
+    with connection.cursor() as cur:
+        rows = scenarios.written(cur)
+    patched = [send(client, t) for t in scenarios.patch_targets(rows, token="unused")]
+    stale = send(client, scenarios.patch_targets(rows[:1], token="unused")[0])
+    with connection.cursor() as cur:
+        deleted = scenarios.delete_written(cur)
+
+    # The duplicate check ran and found nothing: six distinct people.
+    assert [r.status_code for r in created] == [201] * 6
+    assert [r.status_code for r in patched] == [200] * 6
+    # The If-Match of the creation no longer matches once patched.
+    assert stale.status_code == 412
+    assert deleted == 6
+    assert Patient.objects.count() == 3
+
+
+def test_the_report_states_the_ratio_to_the_plain_build_and_the_scenarios() -> None:
+    workload = run.Workload("W5", "patient detail", [Target("/")])
+    workload.result["plain"] = {
+        "api_rps": [500.0, 520.0, 510.0],
+        "plain_rps": [800.0, 820.0, 790.0],
+        "api_median_rps": 510.0,
+        "plain_median_rps": 800.0,
+        "ratio": 0.64,
+    }
+    latency = {"p50": 1.0, "p95": 2.0, "p99": 3.0, "max": 4.0}
+    results = {
+        "W9": {
+            "patients": 20,
+            "create": {"latency_ms": latency | {"p95": 31.0}, "errors": 0},
+            "patch": {"latency_ms": latency, "errors": 0},
+        },
+        "W10": {
+            "maria": {
+                "p50_ms": 300,
+                "max_ms": 400,
+                "statuses": [200, 200],
+                "clean": 0,
+                "errors": 0,
+            },
+            "amriaagrcia": {
+                "p50_ms": 2000,
+                "max_ms": 2000,
+                "statuses": [503, 503],
+                "clean": 2,
+                "errors": 0,
+            },
+        },  # fmt: skip
+        "W11": {
+            "quiet": {"latency_ms": latency, "errors": 0},
+            "starved": {"latency_ms": latency | {"p95": 5.0}, "errors": 0},
+            "searches": {"ok": 3, "clean": 5, "error": 0},
+            "ratio_p95": 2.5,
+        },
+    }
+
+    lines = run.render_plain([workload]) + run.render_scenarios(results)
+
+    assert "| W5 | 510 | 800 | 0.64x | 500/800, 520/820, 510/790 |" in lines
+    assert any(line.startswith("| POST /patients/") and "| **no** |" in line for line in lines)
+    # Slow 200s miss the target; 503 query_timeout answers are clean.
+    assert any("q=maria" in line and line.endswith("| **no** |") for line in lines)
+    assert any("q=amriaagrcia" in line and line.endswith("| yes |") for line in lines)
+    assert "ratio of p95s 2.5 (target <= 2: **no**)" in lines[-1]
+    assert "5 clean refusals" in lines[-1]
