@@ -5,6 +5,8 @@ from pms.settings.base import *  # noqa: F403
 
 ROOT_URLCONF = "bench.plain.urls"
 
+# startproject's stock middleware, written out: the app's own list may change (and lose some of
+# these for the API), the baseline must not.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
