@@ -12,8 +12,8 @@ from cryptography.exceptions import InvalidSignature
 from django.utils import timezone
 
 from document.storage import GCSStorage, get_storage
-from tests.document.conftest import EMULATOR_BUCKET, Emulator, ServiceAccount
 from tests.document.v4 import query_params, verify_v4_signed_url
+from tests.gcs import EMULATOR_BUCKET, Emulator, ServiceAccount
 
 OBJECT_NAME = "documents/7/0123456789abcdef0123456789abcdef"
 
