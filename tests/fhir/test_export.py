@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from document.models import Document
+from document.storage import get_storage
 from fhir import export
 from fhir.models import ExportJob, ExportStatus
 from patient.models import Patient
@@ -383,9 +384,7 @@ def test_a_run_that_was_taken_over_stops_and_leaves_the_files_alone(
             if number == 1:
                 ExportJob.objects.filter(pk=job.pk).update(run_key=newer_run)
                 # The newer run has written its file already.
-                export.export_storage().write(
-                    newer_file, [b"{}\n"], content_type=NDJSON, max_bytes=10
-                )
+                get_storage().write(newer_file, [b"{}\n"], content_type=NDJSON, max_bytes=10)
             yield page
 
     monkeypatch.setattr(export, "_keyset_pages", taken_over_after_first_page)
@@ -394,7 +393,7 @@ def test_a_run_that_was_taken_over_stops_and_leaves_the_files_alone(
 
     job.refresh_from_db()
     assert (job.status, job.run_key) == (ExportStatus.IN_PROGRESS, newer_run)
-    assert export.export_storage().open(newer_file).read() == b"{}\n"
+    assert get_storage().open(newer_file).read() == b"{}\n"
 
 
 def test_a_failing_export_is_a_500_outcome_and_keeps_no_file(
