@@ -51,7 +51,7 @@ def run_export(database_url: str, admin: str) -> dict[str, Any]:
     """In the child: one full export of `admin`'s clinic, measured, then removed."""
     configure_django(database_url)
     from accounts.models import User
-    from document.storage import get_storage
+    from document.storage import get_export_storage
     from fhir.export import EXPORT_TYPES, export_delete_files, export_run
     from fhir.models import ExportJob, ExportStatus
 
@@ -72,7 +72,7 @@ def run_export(database_url: str, admin: str) -> dict[str, Any]:
         job.refresh_from_db()
         if job.status != ExportStatus.COMPLETED:
             raise BenchError(f"the export ended {job.status}")
-        storage = get_storage()
+        storage = get_export_storage()
         sizes = [storage.stat(entry["object_name"]) for entry in job.output]
         counts = {entry["type"]: entry["count"] for entry in job.output}
     finally:

@@ -36,7 +36,8 @@ Two backends, chosen by ``STORAGE_BACKEND``:
   token that carries the object name, content type and size limit.
 
 `get_storage()` returns the configured backend, built once from a validated `StorageSettings`
-and rebuilt when a test overrides one of its settings.
+and rebuilt when a test overrides one of its settings; `get_export_storage()` the same backend
+for FHIR export files (with gcs, in ``GCS_EXPORT_BUCKET`` when set).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class StorageSettings:
     backend: str
     bucket_name: str
     quarantine_bucket_name: str
+    export_bucket_name: str
     credentials_path: str
     emulator_host: str
     media_root: Path
@@ -127,6 +129,7 @@ class StorageSettings:
             backend=settings.STORAGE_BACKEND.strip().lower(),
             bucket_name=settings.GCS_BUCKET_NAME.strip(),
             quarantine_bucket_name=settings.GCS_QUARANTINE_BUCKET.strip(),
+            export_bucket_name=settings.GCS_EXPORT_BUCKET.strip(),
             credentials_path=settings.GCS_CREDENTIALS_PATH.strip(),
             emulator_host=emulator_host,
             media_root=Path(settings.MEDIA_ROOT),
@@ -150,6 +153,8 @@ class StorageSettings:
             problems.append("GCS_BUCKET_NAME is required with STORAGE_BACKEND=gcs.")
         if self.backend == "gcs" and self.quarantine_bucket_name == self.bucket_name:
             problems.append("GCS_QUARANTINE_BUCKET must differ from GCS_BUCKET_NAME.")
+        if self.backend == "gcs" and self.export_bucket_name == self.quarantine_bucket_name != "":
+            problems.append("GCS_EXPORT_BUCKET must differ from GCS_QUARANTINE_BUCKET.")
         if self.backend == "gcs" and self.emulator_host and not self.credentials_path:
             # Without a key file the client would fetch a token from Google to sign.
             problems.append("GCS_CREDENTIALS_PATH is required with STORAGE_EMULATOR_HOST.")
@@ -693,6 +698,17 @@ def get_storage() -> Storage:
     return LocalStorage(storage_settings)
 
 
+@functools.cache
+def get_export_storage() -> Storage:
+    """Where Bulk Data export files go: the configured backend, in `GCS_EXPORT_BUCKET` when
+    that is set (their names, under ``exports/``, never collide with documents' either way)."""
+    storage = get_storage()
+    export_bucket = storage.settings.export_bucket_name
+    if isinstance(storage, GCSStorage) and export_bucket:
+        return GCSStorage(replace(storage.settings, bucket_name=export_bucket))
+    return storage
+
+
 def get_local_storage() -> LocalStorage:
     """The local backend, for the app's own file endpoints; refused when GCS is configured."""
     storage = get_storage()
@@ -705,6 +721,7 @@ _STORAGE_SETTINGS = {
     "STORAGE_BACKEND",
     "GCS_BUCKET_NAME",
     "GCS_QUARANTINE_BUCKET",
+    "GCS_EXPORT_BUCKET",
     "GCS_CREDENTIALS_PATH",
     "STORAGE_EMULATOR_HOST",
     "MEDIA_ROOT",
@@ -719,3 +736,4 @@ _STORAGE_SETTINGS = {
 def _rebuild_storage(*, setting: str, **kwargs: Any) -> None:
     if setting in _STORAGE_SETTINGS:
         get_storage.cache_clear()
+        get_export_storage.cache_clear()

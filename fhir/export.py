@@ -2,11 +2,11 @@
 
 A job's rows are read in keyset-paginated chunks (`pk > last ORDER BY pk LIMIT n`) and written
 line by line to one NDJSON file per type, so memory stays constant whatever the clinic's size.
-Files are written through the configured storage backend (`document.storage.get_storage()`: the
-bucket with `gcs`, MEDIA_ROOT with `local`), streamed, under their own prefix `exports/` (no
-document is ever named there, so no document route, scan or quarantine reaches them). They are
-served only to the requester by an authenticated endpoint, streamed from storage (never a signed
-URL), and deleted on cancel and on expiry.
+Files are written through the configured storage backend (`document.storage.get_export_storage()`:
+the bucket, or `GCS_EXPORT_BUCKET`, with `gcs`; MEDIA_ROOT with `local`), streamed, under their
+own prefix `exports/` (no document is named there, so no document route, scan or quarantine
+reaches them). They are served only to the requester by an authenticated endpoint, streamed
+from storage (never a signed URL), and deleted on cancel and on expiry.
 
 `export_run` runs as the Celery task `fhir.export` (fhir/tasks.py), enqueued when the kick-off
 commits. A run claims the job with a key of its own and beats a heartbeat with every chunk; it
@@ -29,7 +29,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from document.selectors import document_list
-from document.storage import Storage, get_storage
+from document.storage import Storage, get_export_storage
 from fhir.mappers import document_reference_resource, patient_resource
 from fhir.models import ExportJob, ExportStatus
 from fhir.search import patient_rows
@@ -168,7 +168,7 @@ def export_run(*, job_id: int) -> bool:
 
 
 def _write(job: ExportJob, run_key: uuid.UUID) -> None:
-    storage = get_storage()
+    storage = get_export_storage()
     totals = {resource_type: _rows(job, resource_type).count() for resource_type in job.types}
     progress = _Progress(job, run_key, sum(totals.values()))
     output = []
@@ -238,13 +238,13 @@ def export_delete_files(*, job_id: int) -> None:
     """Deletes a cancelled job's files; idempotent."""
     job = ExportJob.objects.filter(pk=job_id, status=ExportStatus.CANCELLED).first()
     if job is not None:
-        _delete_files(job, get_storage())
+        _delete_files(job, get_export_storage())
 
 
 def export_expire(*, now: datetime | None = None) -> int:
     """Deletes the files of every finished job past its expiry; for a periodic task."""
     now = now or timezone.now()
-    storage = get_storage()
+    storage = get_export_storage()
     expired = ExportJob.objects.filter(status=ExportStatus.COMPLETED, expires_at__lte=now)
     count = 0
     for job in expired.iterator():
@@ -260,5 +260,5 @@ def export_open_file(*, job: ExportJob, index: int) -> tuple[IO[bytes], dict[str
     if not 0 <= index < len(job.output):
         return None
     entry = job.output[index]
-    handle = get_storage().open(entry["object_name"], generation=entry.get("generation"))
+    handle = get_export_storage().open(entry["object_name"], generation=entry.get("generation"))
     return (handle, entry) if handle is not None else None

@@ -24,6 +24,8 @@ from gcp_storage_emulator.server import create_server
 
 EMULATOR_BUCKET = "pms-test-documents"
 QUARANTINE_BUCKET = "pms-test-quarantine"
+# Created for the tests that set GCS_EXPORT_BUCKET; gcs_backend leaves that setting empty.
+EXPORT_BUCKET = "pms-test-exports"
 SERVICE_ACCOUNT_EMAIL = "pms-signer@pms-test.iam.gserviceaccount.com"
 
 
@@ -85,13 +87,14 @@ def gcs_emulator() -> Iterator[Emulator]:
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket=EMULATOR_BUCKET)
     server.start()
     url = f"http://127.0.0.1:{port}"
-    created = requests.post(
-        f"{url}/storage/v1/b",
-        params={"project": "pms-test"},
-        json={"name": QUARANTINE_BUCKET},
-        timeout=10,
-    )
-    assert created.status_code == 200, created.text
+    for bucket in (QUARANTINE_BUCKET, EXPORT_BUCKET):
+        created = requests.post(
+            f"{url}/storage/v1/b",
+            params={"project": "pms-test"},
+            json={"name": bucket},
+            timeout=10,
+        )
+        assert created.status_code == 200, created.text
     try:
         yield Emulator(url=url, server=server)
     finally:

@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from document import storage as storage_module
-from document.storage import get_storage
+from document.storage import get_export_storage
 from fhir import export
 from fhir.models import ExportJob, ExportStatus
 from tests.fhir.conftest import validate
 from tests.fhir.test_export import NDJSON, bulk_clinic, download, kick_off, status_path
-from tests.gcs import EMULATOR_BUCKET, Emulator
+from tests.gcs import EMULATOR_BUCKET, EXPORT_BUCKET, Emulator
 
 PATIENTS = 1_500
 
@@ -33,9 +33,9 @@ def gcs_exports(
     return gcs_backend
 
 
-def bucket_objects(emulator: Emulator) -> dict[str, int]:
+def bucket_objects(emulator: Emulator, bucket: str = EMULATOR_BUCKET) -> dict[str, int]:
     """Name → size of every object in the bucket, as the emulator's JSON API lists them."""
-    listed = requests.get(f"{emulator.url}/storage/v1/b/{EMULATOR_BUCKET}/o", timeout=10)
+    listed = requests.get(f"{emulator.url}/storage/v1/b/{bucket}/o", timeout=10)
     assert listed.status_code == 200
     return {item["name"]: int(item["size"]) for item in listed.json().get("items", [])}
 
@@ -99,7 +99,7 @@ def test_a_file_overwritten_in_the_bucket_is_not_served_in_its_place(
     bulk_clinic(organization, 3)
     kicked = kick_off(as_admin, django_capture_on_commit_callbacks)
     file_url = as_admin.get(status_path(kicked)).json()["output"][0]["url"]
-    get_storage().write(
+    get_export_storage().write(
         ExportJob.objects.get().output[0]["object_name"],
         [b'{"resourceType":"Patient","id":"forged"}\n'],
         content_type=NDJSON,
@@ -138,3 +138,19 @@ def test_expiry_deletes_the_files_from_the_bucket(
 
     assert ExportJob.objects.get().status == ExportStatus.EXPIRED
     assert bucket_objects(gcs_exports) == {}
+
+
+def test_with_an_export_bucket_the_files_go_there_and_are_deleted_there(
+    as_admin, organization, gcs_exports, settings, django_capture_on_commit_callbacks
+):
+    settings.GCS_EXPORT_BUCKET = EXPORT_BUCKET
+    bulk_clinic(organization, 3)
+    kicked = kick_off(as_admin, django_capture_on_commit_callbacks)
+    manifest = as_admin.get(status_path(kicked)).json()
+
+    assert bucket_objects(gcs_exports) == {}
+    assert len(bucket_objects(gcs_exports, EXPORT_BUCKET)) == 2
+    assert len(download(as_admin, manifest["output"][0]["url"])) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert as_admin.delete(status_path(kicked)).status_code == 202
+    assert bucket_objects(gcs_exports, EXPORT_BUCKET) == {}
