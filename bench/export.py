@@ -1,14 +1,18 @@
 """The benchmark's Bulk Data export step: a full export of the largest clinic, and its memory.
 
     python -m bench.export [--scale 1.0] [--database-url URL] [--report bench/report]
+                           [--storage local|gcs]
 
 `make bench` runs it after the HTTP workloads (bench/run.py); run alone, it measures one export
 of the dataset at `--scale` and records it in the report (`export.runs` of report.json, one per
-scale and database, and the last section of report.md), so exports of two sizes can be compared.
+scale, database and storage, and the last section of report.md), so exports of two sizes can be
+compared.
 
 The export runs in a child process of its own: `fhir.export.export_run`, what the Celery task
 `fhir.export` runs, on a new ExportJob of the clinic's admin (Patient and DocumentReference),
-through the `local` storage backend into a temporary MEDIA_ROOT. Memory is the child's peak
+through the `local` storage backend into a temporary MEDIA_ROOT, or with `--storage gcs` through
+the gcs backend that the environment configures (`GCS_BUCKET_NAME`, `STORAGE_EMULATOR_HOST`, ...,
+as for the app). Memory is the child's peak
 resident set (`getrusage(RUSAGE_SELF).ru_maxrss`, read by the child when the export is done) and
 its growth over the resident set just before the export started (VmRSS): what the export itself
 held at its peak, Django and the imports excluded. The job row and the files are deleted
@@ -94,9 +98,11 @@ def run_export(database_url: str, admin: str) -> dict[str, Any]:
     }
 
 
-def measure_export(database_url: str, admin: str, scale: float) -> dict[str, Any]:
+def measure_export(
+    database_url: str, admin: str, scale: float, storage: str = "local"
+) -> dict[str, Any]:
     """Runs `run_export` in a child process and returns its measurement."""
-    log(f"export: full Bulk Data export of {admin}'s clinic (scale {scale:g})")
+    log(f"export: full Bulk Data export of {admin}'s clinic (scale {scale:g}, {storage})")
     with tempfile.TemporaryDirectory(prefix="pms-bench-export-") as media_root:
         child = subprocess.run(  # noqa: S603 - fixed argv
             [
@@ -113,7 +119,7 @@ def measure_export(database_url: str, admin: str, scale: float) -> dict[str, Any
                 **os.environ,
                 **django_env(database_url),
                 "DJANGO_SETTINGS_MODULE": "pms.settings.base",
-                "STORAGE_BACKEND": "local",
+                "STORAGE_BACKEND": storage,
                 "MEDIA_ROOT": media_root,
             },
             capture_output=True,
@@ -123,7 +129,11 @@ def measure_export(database_url: str, admin: str, scale: float) -> dict[str, Any
     if child.returncode != 0:
         raise BenchError(f"the export step failed:\n{child.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
-    result = {"scale": scale, "database": database_url.rsplit("/", 1)[-1]} | result
+    result = {
+        "scale": scale,
+        "database": database_url.rsplit("/", 1)[-1],
+        "storage": storage,
+    } | result
     log(
         f"export: {result['rows']:,} rows in {result['wall_s']:.1f} s "
         f"({result['rows_per_s']:,} rows/s), peak RSS {result['peak_rss_mib']} MiB "
@@ -137,17 +147,17 @@ def render_markdown(section: dict[str, Any]) -> str:
     lines = [
         SECTION_TITLE,
         "",
-        "A full export of the largest clinic (`fhir.export.export_run`, the Celery task's code, "
-        "`local` storage), in a child process. Memory: the child's peak RSS (`ru_maxrss`) and "
-        "its growth over its RSS just before the export started.",
+        "A full export of the largest clinic (`fhir.export.export_run`, the Celery task's code), "
+        "in a child process. Memory: the child's peak RSS (`ru_maxrss`) and its growth over its "
+        "RSS just before the export started.",
         "",
-        "| Scale | Database | Patients | Documents | Rows | MiB written | Wall s | Rows/s "
-        "| RSS before MiB | Peak RSS MiB | Peak growth MiB |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| Scale | Database | Storage | Patients | Documents | Rows | MiB written | Wall s "
+        "| Rows/s | RSS before MiB | Peak RSS MiB | Peak growth MiB |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for run in sorted(section["runs"], key=lambda run: run["scale"]):
+    for run in sorted(section["runs"], key=lambda run: (run["scale"], run["storage"])):
         lines.append(
-            f"| {run['scale']:g} | {run['database']} | {run['patients']:,} "
+            f"| {run['scale']:g} | {run['database']} | {run['storage']} | {run['patients']:,} "
             f"| {run['documents']:,} | {run['rows']:,} | {run['bytes'] / 2**20:.1f} "
             f"| {run['wall_s']:.1f} | {run['rows_per_s']:,} | {run['rss_before_mib']} "
             f"| {run['peak_rss_mib']} | {run['peak_growth_mib']} |"
@@ -156,16 +166,16 @@ def render_markdown(section: dict[str, Any]) -> str:
 
 
 def record(report: Path, result: dict[str, Any]) -> None:
-    """Puts `result` into the report in place of the run of the same scale and database."""
+    """Puts `result` into the report in place of the run of the same scale, database and
+    storage."""
     json_path, markdown_path = report.with_suffix(".json"), report.with_suffix(".md")
     report.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(json_path.read_text()) if json_path.exists() else {}
-    same = (result["scale"], result["database"])
-    runs = [
-        run
-        for run in data.get("export", {}).get("runs", [])
-        if (run["scale"], run["database"]) != same
-    ]
+
+    def key(run: dict[str, Any]) -> tuple[Any, ...]:
+        return run["scale"], run["database"], run.get("storage", "local")
+
+    runs = [run for run in data.get("export", {}).get("runs", []) if key(run) != key(result)]
     data["export"] = {"runs": [*runs, result]}
     json_path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     markdown = markdown_path.read_text() if markdown_path.exists() else ""
@@ -179,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=env("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--scale", type=float, default=float(env("BENCH_SCALE", "1.0")))
     parser.add_argument("--report", default=env("BENCH_REPORT", str(BASE_DIR / "bench/report")))
+    parser.add_argument("--storage", choices=["local", "gcs"], default="local")
     parser.add_argument("--child", metavar="ADMIN", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.child:
@@ -187,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dataset = ensure_dataset(options.database_url, options.scale)
         largest = dataset["organizations"][0]
-        result = measure_export(options.database_url, largest["admin"], options.scale)
+        result = measure_export(
+            options.database_url, largest["admin"], options.scale, options.storage
+        )
     except BenchError as error:
         log(str(error))
         return 2
