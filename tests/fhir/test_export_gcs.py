@@ -70,9 +70,14 @@ def test_an_export_streams_into_the_bucket_and_is_served_from_it(
 
 
 def test_a_file_url_needs_the_requesters_token_and_is_never_a_redirect(
-    as_admin, api_client, client_for, foreign_clinic_admin, organization, gcs_exports,
+    as_admin,
+    api_client,
+    client_for,
+    foreign_clinic_admin,
+    organization,
+    gcs_exports,
     django_capture_on_commit_callbacks,
-):  # fmt: skip
+):
     bulk_clinic(organization, 3)
     kicked = kick_off(as_admin, django_capture_on_commit_callbacks)
     file_path = as_admin.get(status_path(kicked)).json()["output"][0]["url"]
