@@ -11,7 +11,8 @@
    fraction (default half) of that throughput, coordinated omission corrected.
 5. For W1 and W5: latency of one request at a time, divided by the latency of the same SQL run
    directly with psycopg2 (the floor).
-6. Writes the report (Markdown + JSON) and exits non-zero if any request failed or any query
+6. Runs a full Bulk Data export of the largest clinic and measures its memory (bench/export.py).
+7. Writes the report (Markdown + JSON) and exits non-zero if any request failed or any query
    count varied with the page size. Timings never fail the run: the report says which target
    was met.
 """
@@ -40,6 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg2
 
+from bench import export as bench_export
 from bench import loadgen
 from bench.generate import (
     BASE_DIR,
@@ -818,6 +820,9 @@ def main(argv: list[str] | None = None) -> int:
         for workload in workloads:
             measure(options, port, workload)
         floors = measure_floors(options, port, workloads, statements)
+    export = {
+        "runs": [bench_export.measure_export(options.database_url, largest["admin"], options.scale)]
+    }
     for workload in workloads:
         errors = workload.result["open_loop"]["errors"] + workload.result["saturation"]["errors"]
         if errors:
@@ -860,10 +865,11 @@ def main(argv: list[str] | None = None) -> int:
             for w in workloads
         ],
         "floors": floors,
+        "export": export,
         "failures": failures,
     }
     options.report.parent.mkdir(parents=True, exist_ok=True)
-    markdown = render_markdown(report, workloads)
+    markdown = render_markdown(report, workloads) + "\n" + bench_export.render_markdown(export)
     options.report.with_suffix(".md").write_text(markdown)
     options.report.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(markdown)
