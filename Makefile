@@ -8,22 +8,25 @@ HOST ?= 127.0.0.1:8000
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-tools.txt
 
 # Stamp files: reinstall only when a requirements file changes. Every package, direct or not, is
-# pinned with its hashes (requirements*.txt, compiled from requirements*.in by `make lock`).
+# pinned with its hashes (requirements*.txt, compiled from requirements*.in by `make lock`); uv
+# installs them (requirements-tools.txt), several times faster than pip.
+INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes
 $(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
+	$(INSTALL) -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
+	$(INSTALL) -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
 # After editing requirements.in or requirements-dev.in: pin every dependency with its hashes.
 PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	--no-emit-index-url --no-emit-find-links
 lock: $(VENV)/.dev
+	$(PIP_COMPILE) --output-file requirements-tools.txt requirements-tools.in
 	$(PIP_COMPILE) --output-file requirements.txt requirements.in
 	$(PIP_COMPILE) --output-file requirements-dev.txt requirements-dev.in
 

@@ -1,17 +1,21 @@
-"""`make bench`: dataset, server, workloads W1-W8, report.
+"""`make bench`: dataset, servers, workloads W1-W11, the plain DRF baseline, report.
 
     python -m bench.run [--scale 1.0] [--seconds 30] [--database-url URL] [--redis-url URL]
 
 1. Makes the dataset (bench/generate.py) unless the database already holds that scale.
 2. Checks in-process, through Django's test client, that each workload answers 200 and that its
    SQL query count does not change with the page size (1 vs 100); captures the SQL of W1 and W5.
-3. Starts gunicorn (`pms.wsgi`, gthread workers, DEBUG off) against the bench database and Redis
-   on a free loopback port and signs in through `/api/auth/token/` for real JWTs.
+3. Starts the API (`pms.wsgi`) and the plain DRF build (`bench.plain.wsgi`) with the server of
+   `--server` (bench/servers.py; DEBUG off) against the bench database and Redis on free
+   loopback ports; one user signs in through `/api/auth/token/`, the others' JWTs are minted.
 4. For each workload: saturation throughput (closed loop), then latency in an open loop at a
    fraction (default half) of that throughput, coordinated omission corrected.
 5. For W1 and W5: latency of one request at a time, divided by the latency of the same SQL run
    directly with psycopg2 (the floor).
-6. Writes the report (Markdown + JSON) and exits non-zero if any request failed or any query
+6. W1, W2, W3 and W5 against the plain build, alternating rounds (bench/baseline.py); then W9-W11
+   (bench/scenarios.py).
+7. Runs a full Bulk Data export of the largest clinic and measures its memory (bench/export.py).
+8. Writes the report (Markdown + JSON) and exits non-zero if any request failed or any query
    count varied with the page size. Timings never fail the run: the report says which target
    was met.
 """
@@ -37,6 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg2
 
 from bench import baseline, loadgen, scenarios
+from bench import export as bench_export
 from bench.generate import (
     BASE_DIR,
     BENCH_PASSWORD,
@@ -994,6 +999,11 @@ def main(argv: list[str] | None = None) -> int:
         compare_with_plain(options, port, plain_port, workloads)
         scenario_results = run_scenarios(options, port, setup, tokens)
     failures += scenario_failures(scenario_results)
+    export = {
+        "runs": [
+            bench_export.measure_export(options.database_url, setup.largest["admin"], options.scale)
+        ]
+    }
     for workload in workloads:
         errors = workload.result["open_loop"]["errors"] + workload.result["saturation"]["errors"]
         if errors:
@@ -1045,10 +1055,11 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "floors": floors,
         "scenarios": scenario_results,
+        "export": export,
         "failures": failures,
     }
     options.report.parent.mkdir(parents=True, exist_ok=True)
-    markdown = render_markdown(report, workloads)
+    markdown = render_markdown(report, workloads) + "\n" + bench_export.render_markdown(export)
     options.report.with_suffix(".md").write_text(markdown)
     options.report.with_suffix(".json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(markdown)

@@ -14,6 +14,10 @@ One small interface, `Storage`:
   is read (never the whole object at once), or ``None`` when there is no such object
 - ``quarantine(object_name, generation=)`` moves an object out of reach of every signed URL
   (a prefix of MEDIA_ROOT, or the GCS quarantine bucket); it is never deleted
+- ``write(object_name, chunks, content_type=, max_bytes=, min_bytes=)`` -> `StoredObject`:
+  stores an iterable of byte chunks as the object, streamed (constant memory), and only whole:
+  a write that fails or is refused leaves no object, or the previous one (the app's own files:
+  local uploads, FHIR exports)
 - ``delete(object_name)``, idempotent
 
 GCS objects have generations: confirm records the one it checked, and downloads, scans and
@@ -32,7 +36,8 @@ Two backends, chosen by ``STORAGE_BACKEND``:
   token that carries the object name, content type and size limit.
 
 `get_storage()` returns the configured backend, built once from a validated `StorageSettings`
-and rebuilt when a test overrides one of its settings.
+and rebuilt when a test overrides one of its settings; `get_export_storage()` the same backend
+for FHIR export files (with gcs, in ``GCS_EXPORT_BUCKET`` when set).
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol, cast
@@ -79,6 +84,9 @@ _GCS_TIMEOUT_SECONDS = 10
 _COPY_CHUNK_BYTES = 64 * 1024
 # How much a GCS reader fetches per request: scans and content checks stream in these.
 _GCS_READ_CHUNK_BYTES = 256 * 1024
+# What a GCS write buffers and sends per request of its resumable upload (a multiple of
+# 256 KiB): few requests for a large export file, and a bounded buffer.
+_GCS_WRITE_CHUNK_BYTES = 8 * 1024 * 1024
 QUARANTINE_PREFIX = "quarantine"
 
 
@@ -102,6 +110,7 @@ class StorageSettings:
     backend: str
     bucket_name: str
     quarantine_bucket_name: str
+    export_bucket_name: str
     credentials_path: str
     emulator_host: str
     media_root: Path
@@ -120,6 +129,7 @@ class StorageSettings:
             backend=settings.STORAGE_BACKEND.strip().lower(),
             bucket_name=settings.GCS_BUCKET_NAME.strip(),
             quarantine_bucket_name=settings.GCS_QUARANTINE_BUCKET.strip(),
+            export_bucket_name=settings.GCS_EXPORT_BUCKET.strip(),
             credentials_path=settings.GCS_CREDENTIALS_PATH.strip(),
             emulator_host=emulator_host,
             media_root=Path(settings.MEDIA_ROOT),
@@ -143,6 +153,8 @@ class StorageSettings:
             problems.append("GCS_BUCKET_NAME is required with STORAGE_BACKEND=gcs.")
         if self.backend == "gcs" and self.quarantine_bucket_name == self.bucket_name:
             problems.append("GCS_QUARANTINE_BUCKET must differ from GCS_BUCKET_NAME.")
+        if self.backend == "gcs" and self.export_bucket_name == self.quarantine_bucket_name != "":
+            problems.append("GCS_EXPORT_BUCKET must differ from GCS_QUARANTINE_BUCKET.")
         if self.backend == "gcs" and self.emulator_host and not self.credentials_path:
             # Without a key file the client would fetch a token from Google to sign.
             problems.append("GCS_CREDENTIALS_PATH is required with STORAGE_EMULATOR_HOST.")
@@ -194,6 +206,16 @@ class Storage(Protocol):
 
     def open(self, object_name: str, *, generation: int | None = None) -> IO[bytes] | None: ...
 
+    def write(
+        self,
+        object_name: str,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str,
+        max_bytes: int,
+        min_bytes: int = 1,
+    ) -> StoredObject: ...
+
     def quarantine(self, object_name: str, *, generation: int | None) -> str: ...
 
     def delete(self, object_name: str) -> None: ...
@@ -214,6 +236,32 @@ def attachment_disposition(filename: str) -> str:
 def _md5_checksum(digest: Any) -> str:
     # GCS reports MD5 as base64; the local backend uses the same form so both compare alike.
     return "md5:" + base64.b64encode(digest.digest()).decode("ascii")
+
+
+class _Measured:
+    """The chunks of a write, passed through while counting and hashing them: `ObjectTooLarge`
+    as soon as they pass `max_bytes`, before the extra bytes go anywhere."""
+
+    def __init__(self, chunks: Iterable[bytes], *, max_bytes: int) -> None:
+        self._chunks, self._max_bytes = chunks, max_bytes
+        self._digest = hashlib.md5(usedforsecurity=False)
+        self._size = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self._size += len(chunk)
+            if self._size > self._max_bytes:
+                raise ObjectTooLarge
+            self._digest.update(chunk)
+            yield chunk
+
+    def stored(self, *, content_type: str, min_bytes: int) -> StoredObject:
+        """What was written; `ObjectIncomplete` below `min_bytes`."""
+        if self._size < min_bytes:
+            raise ObjectIncomplete
+        return StoredObject(
+            size_bytes=self._size, content_type=content_type, checksum=_md5_checksum(self._digest)
+        )
 
 
 # --- local ------------------------------------------------------------------------------------
@@ -336,24 +384,15 @@ class LocalStorage:
         """
         data_path = self._data_path(object_name)
         data_path.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.md5(usedforsecurity=False)
-        size = 0
+        measured = _Measured(chunks, max_bytes=max_bytes)
         descriptor, temp_name = tempfile.mkstemp(dir=data_path.parent, prefix=".upload-")
         try:
             with os.fdopen(descriptor, "wb") as temp_file:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise ObjectTooLarge
-                    digest.update(chunk)
+                for chunk in measured:
                     temp_file.write(chunk)
                 temp_file.flush()
                 os.fsync(temp_file.fileno())
-            if size < min_bytes:
-                raise ObjectIncomplete
-            stored = StoredObject(
-                size_bytes=size, content_type=content_type, checksum=_md5_checksum(digest)
-            )
+            stored = measured.stored(content_type=content_type, min_bytes=min_bytes)
             with guard():
                 self._write_meta(data_path, stored)
                 os.replace(temp_name, data_path)
@@ -575,6 +614,41 @@ class GCSStorage:
             raise StorageUnavailable from error
         return cast(IO[bytes], _GCSReader(reader))
 
+    def write(
+        self,
+        object_name: str,
+        chunks: Iterable[bytes],
+        *,
+        content_type: str,
+        max_bytes: int,
+        min_bytes: int = 1,
+    ) -> StoredObject:
+        """Stream the chunks to the object in one resumable upload: `ObjectTooLarge` past
+        `max_bytes`, `ObjectIncomplete` below `min_bytes`.
+
+        At most `_GCS_WRITE_CHUNK_BYTES` (and one chunk) are held in memory. The object appears
+        (or replaces the previous one) only when the upload is finalized, after the last chunk:
+        an error, a refusal or an exception of `chunks` cancels the upload instead.
+        """
+        blob = self.bucket.blob(check_object_name(object_name))
+        measured = _Measured(chunks, max_bytes=max_bytes)
+        try:
+            with blob.open(
+                "wb",
+                chunk_size=_GCS_WRITE_CHUNK_BYTES,
+                content_type=content_type,
+                timeout=_GCS_TIMEOUT_SECONDS,
+                retry=self._retry(),
+            ) as writer:
+                for chunk in measured:
+                    writer.write(chunk)
+                stored = measured.stored(content_type=content_type, min_bytes=min_bytes)
+        except (GoogleAPIError, RequestException) as error:
+            raise StorageUnavailable from error
+        # The generation this upload made (None when the object is already gone again).
+        written = self.stat(object_name)
+        return replace(stored, generation=written.generation if written else None)
+
     def quarantine(self, object_name: str, *, generation: int | None) -> str:
         """Copy that generation to the quarantine bucket, then delete it here; idempotent."""
         if not self.settings.quarantine_bucket_name:
@@ -624,6 +698,17 @@ def get_storage() -> Storage:
     return LocalStorage(storage_settings)
 
 
+@functools.cache
+def get_export_storage() -> Storage:
+    """Where Bulk Data export files go: the configured backend, in `GCS_EXPORT_BUCKET` when
+    that is set (their names, under ``exports/``, never collide with documents' either way)."""
+    storage = get_storage()
+    export_bucket = storage.settings.export_bucket_name
+    if isinstance(storage, GCSStorage) and export_bucket:
+        return GCSStorage(replace(storage.settings, bucket_name=export_bucket))
+    return storage
+
+
 def get_local_storage() -> LocalStorage:
     """The local backend, for the app's own file endpoints; refused when GCS is configured."""
     storage = get_storage()
@@ -636,6 +721,7 @@ _STORAGE_SETTINGS = {
     "STORAGE_BACKEND",
     "GCS_BUCKET_NAME",
     "GCS_QUARANTINE_BUCKET",
+    "GCS_EXPORT_BUCKET",
     "GCS_CREDENTIALS_PATH",
     "STORAGE_EMULATOR_HOST",
     "MEDIA_ROOT",
@@ -650,3 +736,4 @@ _STORAGE_SETTINGS = {
 def _rebuild_storage(*, setting: str, **kwargs: Any) -> None:
     if setting in _STORAGE_SETTINGS:
         get_storage.cache_clear()
+        get_export_storage.cache_clear()

@@ -2,9 +2,11 @@
 
 A job's rows are read in keyset-paginated chunks (`pk > last ORDER BY pk LIMIT n`) and written
 line by line to one NDJSON file per type, so memory stays constant whatever the clinic's size.
-Files live in a dedicated export area of the local file store (`exports/` under MEDIA_ROOT,
-written through `document.storage.LocalStorage`) and are served only to the requester by an
-authenticated endpoint; they are deleted on cancel and on expiry.
+Files are written through the configured storage backend (`document.storage.get_export_storage()`:
+the bucket, or `GCS_EXPORT_BUCKET`, with `gcs`; MEDIA_ROOT with `local`), streamed, under their
+own prefix `exports/` (no document is named there, so no document route, scan or quarantine
+reaches them). They are served only to the requester by an authenticated endpoint, streamed
+from storage (never a signed URL), and deleted on cancel and on expiry.
 
 `export_run` runs as the Celery task `fhir.export` (fhir/tasks.py), enqueued when the kick-off
 commits. A run claims the job with a key of its own and beats a heartbeat with every chunk; it
@@ -23,12 +25,11 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from document.selectors import document_list
-from document.storage import LocalStorage, StorageSettings
+from document.storage import Storage, get_export_storage
 from fhir.mappers import document_reference_resource, patient_resource
 from fhir.models import ExportJob, ExportStatus
 from fhir.search import patient_rows
@@ -46,10 +47,6 @@ STALE_AFTER = timedelta(minutes=10)
 
 class ExportStopped(Exception):
     """The job was cancelled, or another run took it over."""
-
-
-def export_storage() -> LocalStorage:
-    return LocalStorage(StorageSettings.from_django())
 
 
 def _object_name(job: ExportJob, resource_type: str) -> str:
@@ -171,7 +168,7 @@ def export_run(*, job_id: int) -> bool:
 
 
 def _write(job: ExportJob, run_key: uuid.UUID) -> None:
-    storage = export_storage()
+    storage = get_export_storage()
     totals = {resource_type: _rows(job, resource_type).count() for resource_type in job.types}
     progress = _Progress(job, run_key, sum(totals.values()))
     output = []
@@ -179,14 +176,22 @@ def _write(job: ExportJob, run_key: uuid.UUID) -> None:
         for resource_type in job.types:
             counter = [0]
             object_name = _object_name(job, resource_type)
-            storage.write(
+            stored = storage.write(
                 object_name,
                 _ndjson(job, resource_type, progress, counter),
                 content_type="application/fhir+ndjson",
                 max_bytes=sys.maxsize,
                 min_bytes=0,  # a type with no rows is an empty file
             )
-            output.append({"type": resource_type, "object_name": object_name, "count": counter[0]})
+            output.append(
+                {
+                    "type": resource_type,
+                    "object_name": object_name,
+                    # GCS: the file is served from the generation this run wrote, or not at all.
+                    "generation": stored.generation,
+                    "count": counter[0],
+                }
+            )
     except ExportStopped:
         _clean_up_after_stop(job, storage)
         return
@@ -209,27 +214,37 @@ def _write(job: ExportJob, run_key: uuid.UUID) -> None:
         _clean_up_after_stop(job, storage)
 
 
-def _clean_up_after_stop(job: ExportJob, storage: LocalStorage) -> None:
+def _clean_up_after_stop(job: ExportJob, storage: Storage) -> None:
     # A run that was taken over leaves the files to the run that holds the job now.
     if ExportJob.objects.filter(pk=job.pk, status=ExportStatus.CANCELLED).exists():
         _delete_files(job, storage)
 
 
-def _delete_files(job: ExportJob, storage: LocalStorage) -> None:
+def _delete_files(job: ExportJob, storage: Storage) -> None:
     for resource_type in EXPORT_TYPES:
         storage.delete(_object_name(job, resource_type))
 
 
 def export_cancel(*, job: ExportJob) -> None:
-    """Stops a running job (it checks between chunks) and deletes what it wrote."""
+    """Stops a running job (it checks between chunks) and has a task delete what it wrote
+    (retried while storage is away)."""
     ExportJob.objects.filter(pk=job.pk).update(status=ExportStatus.CANCELLED)
-    transaction.on_commit(lambda: _delete_files(job, export_storage()))
+    from fhir.tasks import delete_export_files
+
+    delete_export_files.delay_on_commit(job.pk)
+
+
+def export_delete_files(*, job_id: int) -> None:
+    """Deletes a cancelled job's files; idempotent."""
+    job = ExportJob.objects.filter(pk=job_id, status=ExportStatus.CANCELLED).first()
+    if job is not None:
+        _delete_files(job, get_export_storage())
 
 
 def export_expire(*, now: datetime | None = None) -> int:
     """Deletes the files of every finished job past its expiry; for a periodic task."""
     now = now or timezone.now()
-    storage = export_storage()
+    storage = get_export_storage()
     expired = ExportJob.objects.filter(status=ExportStatus.COMPLETED, expires_at__lte=now)
     count = 0
     for job in expired.iterator():
@@ -245,5 +260,5 @@ def export_open_file(*, job: ExportJob, index: int) -> tuple[IO[bytes], dict[str
     if not 0 <= index < len(job.output):
         return None
     entry = job.output[index]
-    handle = export_storage().open(entry["object_name"])
+    handle = get_export_storage().open(entry["object_name"], generation=entry.get("generation"))
     return (handle, entry) if handle is not None else None

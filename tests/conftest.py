@@ -16,6 +16,9 @@ from accounts.onboarding import user_sync_admin_access
 from patient.models import Patient
 from tests.factories import OrganizationFactory, PatientFactory, UserFactory
 
+# The GCS emulator's fixtures, for the document and FHIR export tests.
+pytest_plugins = ["tests.gcs"]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:

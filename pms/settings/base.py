@@ -373,6 +373,9 @@ STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
 GCS_BUCKET_NAME = env.str("GCS_BUCKET_NAME", default="")
 # Where infected objects are moved (gcs backend; required there with the scanner on).
 GCS_QUARANTINE_BUCKET = env.str("GCS_QUARANTINE_BUCKET", default="")
+# Bulk Data export files (gcs backend; docs/fhir.md). Empty: GCS_BUCKET_NAME, under exports/.
+# A bucket of their own, without versioning or retention, makes an expired export really gone.
+GCS_EXPORT_BUCKET = env.str("GCS_EXPORT_BUCKET", default="")
 GCS_CREDENTIALS_PATH = env.str("GCS_CREDENTIALS_PATH", default="")
 STORAGE_EMULATOR_HOST = env.str("STORAGE_EMULATOR_HOST", default="")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))

@@ -16,8 +16,8 @@ from accounts.models import User
 from document.models import Document
 from document.storage import get_storage
 from patient.models import Patient
-from tests.document.conftest import EMULATOR_BUCKET, Emulator
 from tests.factories import TEST_PASSWORD, DocumentFactory
+from tests.gcs import EMULATOR_BUCKET, Emulator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,10 +22,11 @@ from document.storage import QUARANTINE_PREFIX, LocalStorage, get_storage
 from patient.models import Patient
 from pms.models import FailedTask
 from tests.document.clamd import EICAR, EICAR_SIGNATURE, Clamd
-from tests.document.conftest import QUARANTINE_BUCKET, error_code
+from tests.document.conftest import error_code
 from tests.document.samples import pdf
 from tests.document.test_upload_flow import CONFIRM_URL, SIGN_URL, put_file, seed_body
 from tests.factories import DocumentFactory
+from tests.gcs import QUARANTINE_BUCKET
 from tests.workers import thread_worker, wait_for
 
 BACKENDS = ["local", "gcs"]

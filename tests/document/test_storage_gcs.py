@@ -11,9 +11,10 @@ import requests
 from cryptography.exceptions import InvalidSignature
 from django.utils import timezone
 
-from document.storage import GCSStorage, get_storage
-from tests.document.conftest import EMULATOR_BUCKET, Emulator, ServiceAccount
+from document import storage as storage_module
+from document.storage import GCSStorage, ObjectIncomplete, ObjectTooLarge, get_storage
 from tests.document.v4 import query_params, verify_v4_signed_url
+from tests.gcs import EMULATOR_BUCKET, Emulator, ServiceAccount
 
 OBJECT_NAME = "documents/7/0123456789abcdef0123456789abcdef"
 
@@ -209,3 +210,101 @@ def test_a_download_url_fetches_the_bytes_as_an_attachment(
     assert response.content == body
     assert response.headers["Content-Disposition"] == 'attachment; filename="report.pdf"'
     assert response.headers["Content-Type"] == "application/pdf"
+
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@pytest.fixture
+def upload_bodies(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the bodies PUT to the emulator's resumable uploads, 256 KiB per request."""
+    monkeypatch.setattr(storage_module, "_GCS_WRITE_CHUNK_BYTES", 256 * KIB)
+    sizes: list[int] = []
+    send = requests.Session.request
+
+    def recording(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "PUT" and "upload_id=" in url:
+            sizes.append(len(kwargs.get("data") or b""))
+        return send(self, method, url, *args, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", recording)
+    return sizes
+
+
+def test_a_write_streams_its_chunks_in_a_resumable_upload(
+    gcs_backend: Emulator, upload_bodies: list[int]
+) -> None:
+    body = bytes(range(256)) * 4000  # 1,024,000 bytes
+    chunks = [body[start : start + 100 * KIB] for start in range(0, len(body), 100 * KIB)]
+
+    stored = get_storage().write(
+        OBJECT_NAME, iter(chunks), content_type="application/fhir+ndjson", max_bytes=len(body)
+    )
+
+    # Sent a request at a time as the chunks came, never as one body.
+    assert len(upload_bodies) == 4
+    assert max(upload_bodies) == 256 * KIB
+    assert stored == get_storage().stat(OBJECT_NAME)
+    assert stored.size_bytes == len(body)
+    expected_md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+    assert stored.checksum == f"md5:{expected_md5}"
+    assert stored.content_type == "application/fhir+ndjson"
+    handle = get_storage().open(OBJECT_NAME, generation=stored.generation)
+    assert handle is not None
+    assert handle.read() == body
+
+
+def test_an_empty_write_is_an_empty_object_when_allowed(gcs_backend: Emulator) -> None:
+    stored = get_storage().write(
+        OBJECT_NAME, iter([]), content_type="application/fhir+ndjson", max_bytes=10, min_bytes=0
+    )
+
+    assert stored.size_bytes == 0
+    assert get_storage().stat(OBJECT_NAME) == stored
+
+
+def _previous_object() -> None:
+    get_storage().write(OBJECT_NAME, [b"previous"], content_type="text/plain", max_bytes=100)
+
+
+def test_a_write_past_its_limit_is_refused_and_keeps_the_previous_object(
+    gcs_backend: Emulator, upload_bodies: list[int]
+) -> None:
+    _previous_object()
+    chunks = (b"x" * 100 * KIB for _ in range(6))
+
+    with pytest.raises(ObjectTooLarge):
+        get_storage().write(OBJECT_NAME, chunks, content_type="text/plain", max_bytes=500 * KIB)
+
+    assert upload_bodies[1:]  # part of the refused write had been sent
+    handle = get_storage().open(OBJECT_NAME)
+    assert handle is not None
+    assert handle.read() == b"previous"
+
+
+def test_a_write_whose_chunks_fail_midway_leaves_the_previous_object(
+    gcs_backend: Emulator, upload_bodies: list[int]
+) -> None:
+    _previous_object()
+
+    def failing() -> Any:
+        yield b"x" * 300 * KIB
+        raise RuntimeError("the producer failed")
+
+    with pytest.raises(RuntimeError):
+        get_storage().write(OBJECT_NAME, failing(), content_type="text/plain", max_bytes=MIB)
+
+    assert upload_bodies[1:]
+    stored = get_storage().stat(OBJECT_NAME)
+    assert stored is not None
+    assert stored.size_bytes == len(b"previous")
+
+
+def test_a_write_shorter_than_its_minimum_stores_nothing(gcs_backend: Emulator) -> None:
+    with pytest.raises(ObjectIncomplete):
+        get_storage().write(
+            OBJECT_NAME, [b"short"], content_type="text/plain", max_bytes=100, min_bytes=10
+        )
+
+    assert get_storage().stat(OBJECT_NAME) is None

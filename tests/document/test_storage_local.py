@@ -166,6 +166,15 @@ def test_a_download_grant_is_not_an_upload_grant(storage: LocalStorage) -> None:
             },
             "GCS_CREDENTIALS_PATH is required",
         ),
+        (
+            {
+                "STORAGE_BACKEND": "gcs",
+                "GCS_BUCKET_NAME": "b",
+                "GCS_QUARANTINE_BUCKET": "q",
+                "GCS_EXPORT_BUCKET": "q",
+            },
+            "GCS_EXPORT_BUCKET must differ from GCS_QUARANTINE_BUCKET",
+        ),
         ({"DOCUMENT_MAX_BYTES": 0}, "DOCUMENT_MAX_BYTES"),
         ({"DOCUMENT_UPLOAD_URL_MINUTES": 0}, "must be positive"),
         ({"DOCUMENT_DOWNLOAD_URL_MINUTES": 60 * 24 * 8}, "at most 7 days"),

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from document.models import Document
+from document.storage import get_export_storage, get_storage
 from fhir import export
 from fhir.models import ExportJob, ExportStatus
 from patient.models import Patient
@@ -383,9 +384,7 @@ def test_a_run_that_was_taken_over_stops_and_leaves_the_files_alone(
             if number == 1:
                 ExportJob.objects.filter(pk=job.pk).update(run_key=newer_run)
                 # The newer run has written its file already.
-                export.export_storage().write(
-                    newer_file, [b"{}\n"], content_type=NDJSON, max_bytes=10
-                )
+                get_export_storage().write(newer_file, [b"{}\n"], content_type=NDJSON, max_bytes=10)
             yield page
 
     monkeypatch.setattr(export, "_keyset_pages", taken_over_after_first_page)
@@ -394,7 +393,7 @@ def test_a_run_that_was_taken_over_stops_and_leaves_the_files_alone(
 
     job.refresh_from_db()
     assert (job.status, job.run_key) == (ExportStatus.IN_PROGRESS, newer_run)
-    assert export.export_storage().open(newer_file).read() == b"{}\n"
+    assert get_export_storage().open(newer_file).read() == b"{}\n"
 
 
 def test_a_failing_export_is_a_500_outcome_and_keeps_no_file(
@@ -415,3 +414,26 @@ def test_a_failing_export_is_a_500_outcome_and_keeps_no_file(
     response = as_admin.get(f"/fhir/R4/bulk-status/{job.key}")
     assert response.status_code == 500
     assert validate(response.json()).issue[0].code == "exception"
+
+
+def test_no_document_route_reads_or_writes_an_export_file(
+    as_admin, api_client, organization, fhir_local_storage, django_capture_on_commit_callbacks
+):
+    PatientFactory.create(organization=organization)
+    kick_off(as_admin, django_capture_on_commit_callbacks)
+    object_name = ExportJob.objects.get().output[0]["object_name"]
+    storage = get_storage()
+    # Even a validly signed document URL naming the export's object (none is ever issued).
+    download = storage.sign_download(object_name=object_name, filename="x", content_type=NDJSON)
+    upload = storage.sign_upload(
+        object_name=object_name, content_type="application/pdf", size_bytes=4
+    )
+
+    read = api_client.get(download.url)
+    written = api_client.put(upload.url, b"%PDF", content_type="application/pdf")
+
+    assert (read.status_code, written.status_code) == (410, 410)
+    assert {read.json()["error"]["code"], written.json()["error"]["code"]} == {"document_archived"}
+    handle = get_export_storage().open(object_name)
+    assert handle is not None
+    assert handle.read().startswith(b'{"resourceType":"Patient"')

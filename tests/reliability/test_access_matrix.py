@@ -12,12 +12,15 @@ A route missing from `EXPECTATIONS` fails `test_every_route_has_an_expectation`.
 answer their errors as OperationOutcome: the issue type is checked instead of the envelope's code.
 """
 
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import transaction
+from django.test import override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -30,7 +33,7 @@ from fhir.models import ExportJob
 from patient.models import MRNSequence, Patient, PatientAlias, PatientMerge
 from patient.services import patient_merge
 from tests.audit.test_coverage import audited_endpoints
-from tests.factories import DocumentFactory, PatientFactory, UserFactory
+from tests.factories import DocumentFactory, OrganizationFactory, PatientFactory, UserFactory
 
 STAFF, CLINICIAN, ADMIN = "staff", "clinician", "admin"
 EVERY_ROLE = frozenset({STAFF, CLINICIAN, ADMIN})
@@ -150,21 +153,44 @@ def _clinic(organization: Organization, admin: User) -> Clinic:
     return Clinic(organization, patient, archived, pending, uploaded, duplicate, merged, export)
 
 
+@pytest.fixture(scope="module")
+def built_world(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[World, Path]]:
+    """Both clinics, built once for the module in a transaction that is rolled back at its end.
+    Each test runs in a savepoint inside it (pytest-django's `db`), so it sees the records as
+    built and what it changes is undone; it gets its own copy of the files (`world`)."""
+    media = tmp_path_factory.mktemp("access-matrix") / "media"
+    with (
+        django_db_blocker.unblock(),
+        override_settings(STORAGE_BACKEND="local", MEDIA_ROOT=media),
+        transaction.atomic(),
+    ):
+        organization = OrganizationFactory.create(name="Northside Clinic", slug="northside")
+        other = OrganizationFactory.create(name="Southside Clinic", slug="southside")
+        users = {
+            STAFF: UserFactory.create(role=Role.STAFF, organization=organization),
+            CLINICIAN: UserFactory.create(role=Role.CLINICIAN, organization=organization),
+            ADMIN: UserFactory.create(role=Role.ADMIN, organization=organization),
+            "foreign": UserFactory.create(role=Role.CLINICIAN, organization=other),
+        }
+        their_admin = UserFactory.create(role=Role.ADMIN, organization=other)
+        world = World(
+            ours=_clinic(organization, users[ADMIN]),
+            theirs=_clinic(other, their_admin),
+            users=users,
+        )
+        yield world, media
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def world(settings: Any, tmp_path: Path, organization: Organization) -> World:
+def world(built_world: tuple[World, Path], db: None, settings: Any, tmp_path: Path) -> World:
+    world, media = built_world
     settings.STORAGE_BACKEND = "local"
     settings.MEDIA_ROOT = tmp_path / "media"
-    other = Organization.objects.create(name="Southside Clinic", slug="southside")
-    users = {
-        STAFF: UserFactory.create(role=Role.STAFF, organization=organization),
-        CLINICIAN: UserFactory.create(role=Role.CLINICIAN, organization=organization),
-        ADMIN: UserFactory.create(role=Role.ADMIN, organization=organization),
-        "foreign": UserFactory.create(role=Role.CLINICIAN, organization=other),
-    }
-    their_admin = UserFactory.create(role=Role.ADMIN, organization=other)
-    return World(
-        ours=_clinic(organization, users[ADMIN]), theirs=_clinic(other, their_admin), users=users
-    )
+    shutil.copytree(media, settings.MEDIA_ROOT)
+    return world
 
 
 @dataclass(frozen=True)

@@ -318,12 +318,14 @@ def test_the_admin_keeps_every_clinic_to_itself(
         clients[actor].force_login(user)
     mismatches = []
     for call in calls(world, label, model_admin):
-        before = snapshot()
+        want = expected(call, expect)
+        # Every table is read before and after a call that must change nothing (a refusal, or an
+        # action on another clinic's row); a permitted call may change what it is for.
+        before = snapshot() if want != "ok" else None
         client = clients[call.actor]
         response = (
             client.post(call.url, call.post) if call.post is not None else client.get(call.url)
         )
-        want = expected(call, expect)
         got = outcome(response)
         if want == "ignored":
             want = "ok"
@@ -332,7 +334,7 @@ def test_the_admin_keeps_every_clinic_to_itself(
             mismatches.append(
                 f"{call.actor:>11} {call.kind:<20} row {call.owner or '-'}: {got}, expected {want}"
             )
-        if want != "ok":
+        if before is not None and want != "ok":
             assert snapshot() == before, f"{call}: a refused request changed the database"
         content = getattr(response, "content", b"").decode(errors="replace")
         leaked = [token[:12] for token in world.tokens if token in content]
