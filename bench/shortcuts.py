@@ -1,5 +1,6 @@
 """What each request-path shortcut saves: `python -m bench.shortcuts [--rounds 7] [--calls 200]
-[--only NAME ...]`.
+[--only NAME ...]`;
+`python -m bench.shortcuts --current W1 W5 [--rounds 1]` times the code as it is.
 
 Each shortcut is timed against the stock Django/DRF part it replaces, on the workload it serves
 (W1 list page 1, W5 detail, W7 organization stats), in this process: requests go through Django's
@@ -52,15 +53,28 @@ def patched(owner: Any, name: str, value: Any) -> Iterator[None]:
         setattr(owner, name, original)
 
 
-def stock_output() -> AbstractContextManager[None]:
-    """DRF's ModelSerializer output instead of the declared rows."""
-    from rest_framework import serializers
+@contextmanager
+def stock_output() -> Iterator[None]:
+    """DRF's list and retrieve: the serializer's fields rendered one by one from model rows,
+    instead of the declared `.values()` rows."""
+    from rest_framework import mixins
 
-    from patient.serializers import PatientSerializer
+    from patient.views import PatientViewSet
 
-    return patched(
-        PatientSerializer, "to_representation", serializers.ModelSerializer.to_representation
-    )
+    with (
+        patched(PatientViewSet, "list", mixins.ListModelMixin.list),
+        patched(PatientViewSet, "retrieve", mixins.RetrieveModelMixin.retrieve),
+    ):
+        yield
+
+
+def stock_renderer() -> AbstractContextManager[None]:
+    """DRF's JSONRenderer (the standard library's json) instead of orjson."""
+    from rest_framework.renderers import JSONRenderer
+
+    from pms.renderers import ORJSONRenderer
+
+    return patched(ORJSONRenderer, "render", JSONRenderer.render)
 
 
 def stock_audit_insert() -> AbstractContextManager[None]:
@@ -127,6 +141,7 @@ USER_ID: Any = None
 # name: (what it replaces, workloads, the stock part, calls per round if not --calls)
 SHORTCUTS: dict[str, tuple[Callable[[], AbstractContextManager[None]], list[str], int | None]] = {
     "output": (stock_output, ["W1", "W5"], None),
+    "orjson": (stock_renderer, ["W1", "W5"], None),
     "audit-insert": (stock_audit_insert, ["W1", "W5"], None),
     "filterset-skip": (stock_filterset, ["W1"], None),
     "known-count": (stock_count, ["W1"], None),
@@ -178,6 +193,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--only", nargs="*", choices=sorted(SHORTCUTS), default=None)
+    parser.add_argument(
+        "--current",
+        nargs="+",
+        metavar="WORKLOAD",
+        help="only time the code as it is on these workloads (W1, W5, W7 org), one line each: "
+        "run from two checkouts in turn to compare them",
+    )
     args = parser.parse_args()
     configure()
     from contextlib import nullcontext
@@ -198,6 +220,16 @@ def main() -> None:
     token = RefreshToken.for_user(user).access_token
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     paths = workload_paths(organization_id)
+    if args.current:
+        for workload in args.current:
+            run_round(client, paths[workload], min(args.calls, 20))  # warm up
+            rounds = [run_round(client, paths[workload], args.calls) for _ in range(args.rounds)]
+            print(
+                f"{workload}: CPU {statistics.median(r[0] for r in rounds):.2f} ms, "
+                f"wall {statistics.median(r[1] for r in rounds):.2f} ms per request",
+                flush=True,
+            )
+        return
     print(
         "| shortcut | workload | current CPU ms | stock CPU ms | saving CPU ms | "
         "current wall ms | stock wall ms | SQL current / stock |"

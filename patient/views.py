@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
@@ -18,6 +18,7 @@ from patient import selectors, services
 from patient.filters import PatientFilterSet, PatientSearchFilterSet
 from patient.models import Patient
 from patient.serializers import (
+    PATIENT_OUTPUT,
     DuplicateCandidateSerializer,
     IncludeArchivedQuerySerializer,
     PatientCreateSerializer,
@@ -105,8 +106,6 @@ def etag(patient: Patient) -> str:
 class PatientViewSet(
     AuditedViewMixin,
     ScopedViewMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
     """Patients of the caller's organization. DELETE archives; nothing is hard-deleted."""
@@ -203,8 +202,16 @@ class PatientViewSet(
         response["ETag"] = etag(patient)
         return response
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patients = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(PATIENT_OUTPUT.values(patients)) or []
+        return self.get_paginated_response(PATIENT_OUTPUT.rows(page))
+
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._patient_response(self.get_object())
+        patient = self.get_object()
+        response = Response(PATIENT_OUTPUT.row_of(patient))
+        response["ETag"] = etag(patient)
+        return response
 
     @extend_schema(
         summary="Register a patient",

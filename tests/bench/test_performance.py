@@ -1,20 +1,17 @@
 """The performance work the benchmark measures: bounded pagination, per-organization patient
-counters, fast serializers, cached organization stats and the fixed-window user throttle."""
+counters, cached organization stats and the fixed-window user throttle."""
 
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import connection
-from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from accounts.models import Organization, User
-from document.serializers import DocumentSerializer
 from document.stats_cache import cached_stats, invalidate_stats
 from patient.models import Patient, PatientCount
 from patient.selectors import patient_list
-from patient.serializers import PatientSerializer
 from pms import pagination, throttles
 from tests.factories import DocumentFactory, PatientFactory
 
@@ -206,36 +203,6 @@ def test_truncating_the_patients_empties_the_counters(
         cursor.execute("TRUNCATE patient_patient CASCADE")
 
     assert not PatientCount.objects.exists()
-
-
-# --- fast serializers --------------------------------------------------------------------------
-
-
-def test_the_fast_patient_output_equals_drfs(
-    organization: Organization, clinician: User, patients: list[Patient]
-) -> None:
-    archived = PatientFactory.create(organization=organization, created_by=None, is_active=False)
-    Patient.objects.filter(pk=archived.pk).update(archived_at=archived.created_at)
-    for patient in [*patient_list(user=clinician, include_archived=True)][:5] + [
-        Patient.objects.get(pk=archived.pk)
-    ]:
-        serializer = PatientSerializer()
-        generic = serializers.ModelSerializer.to_representation(serializer, patient)
-
-        assert serializer.to_representation(patient) == dict(generic)
-        assert list(serializer.to_representation(patient)) == list(generic)
-
-
-def test_the_fast_document_output_equals_drfs(patients: list[Patient]) -> None:
-    for document in (
-        DocumentFactory.create(patient=patients[0]),
-        DocumentFactory.create(patient=patients[0], uploaded=True),
-    ):
-        serializer = DocumentSerializer()
-        generic = serializers.ModelSerializer.to_representation(serializer, document)
-
-        assert serializer.to_representation(document) == dict(generic)
-        assert list(serializer.to_representation(document)) == list(generic)
 
 
 # --- cached organization stats -----------------------------------------------------------------
