@@ -35,6 +35,8 @@ def configure() -> None:
         SECRET_KEY="bench-shortcuts-a-local-measurement-key",  # noqa: S106
         SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="WARNING",
+        # One token serves the whole run.
+        JWT_ACCESS_MINUTES="600",
         # High enough that no round is throttled; the throttle's cost does not depend on it.
         THROTTLE_USER="1000000/min",
     )
