@@ -1,5 +1,5 @@
 """The performance work the benchmark measures: bounded pagination, per-organization patient
-counters, cached organization stats and the fixed-window user throttle."""
+counters, cached organization stats and the user throttle's answer."""
 
 from collections.abc import Callable
 from typing import Any
@@ -7,12 +7,13 @@ from typing import Any
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
+from rest_framework.throttling import UserRateThrottle
 
 from accounts.models import Organization, User
 from document.stats_cache import cached_stats, invalidate_stats
 from patient.models import Patient, PatientCount
 from patient.selectors import patient_list
-from pms import pagination, throttles
+from pms import pagination
 from tests.factories import DocumentFactory, PatientFactory
 
 PATIENTS_URL = "/api/patient/patients/"
@@ -249,13 +250,13 @@ def test_stats_computed_before_a_write_are_not_served_after_it(
     assert again == {"total": "fresh"}
 
 
-# --- fixed-window user throttle ----------------------------------------------------------------
+# --- the user throttle -------------------------------------------------------------------------
 
 
 def test_the_user_throttle_counts_requests_in_a_window_and_says_when_to_retry(
     as_clinician: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(throttles.UserRateThrottle, "rate", "3/min", raising=False)
+    monkeypatch.setattr(UserRateThrottle, "rate", "3/min", raising=False)
 
     statuses = [as_clinician.get(STATS_URL).status_code for _ in range(4)]
     refused = as_clinician.get(STATS_URL)
