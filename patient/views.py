@@ -197,8 +197,12 @@ class PatientViewSet(
         self.check_object_permissions(self.request, patient)
         return patient
 
-    def _patient_response(self, patient: Patient, status_code: int = 200) -> Response:
-        response = Response(PatientSerializer(patient).data, status=status_code)
+    def _patient_response(
+        self, patient: Patient, status_code: int = 200, body: dict[str, Any] | None = None
+    ) -> Response:
+        # A write answers with DRF's rendering (strings only): an idempotent replay stores it.
+        data = PatientSerializer(patient).data if body is None else body
+        response = Response(data, status=status_code)
         response["ETag"] = etag(patient)
         return response
 
@@ -209,9 +213,7 @@ class PatientViewSet(
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         patient = self.get_object()
-        response = Response(PATIENT_OUTPUT.row_of(patient))
-        response["ETag"] = etag(patient)
-        return response
+        return self._patient_response(patient, body=PATIENT_OUTPUT.row_of(patient))
 
     @extend_schema(
         summary="Register a patient",
