@@ -2,7 +2,6 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.contrib.postgres.indexes import GistIndex
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
@@ -123,12 +122,6 @@ class Patient(models.Model):
                 fields=["merged_into"],
                 condition=models.Q(merged_into__isnull=False),
                 name="patient_merged_into_idx",
-            ),
-            # The ranked search's nearest names (`<<->`, patient/search.py), PostgreSQL only
-            # (migration 0007). On the bare column, not on the GIN indexes' UPPER(...): the
-            # planner would also pick it for their LIKE and `%>`, where it is ten times slower.
-            GistIndex(
-                fields=["full_name"], opclasses=["gist_trgm_ops"], name="patient_name_trgm_gist"
             ),
         ]
 

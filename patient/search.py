@@ -2,9 +2,8 @@
 
 On PostgreSQL both are served by trigram GIN indexes (migration 0002) built on exactly the
 expressions used here: `UPPER(col::text)`, which is what Django's `icontains` compiles to and
-what the fuzzy name match below is written against. The ranked search reads only the names
-nearest the term, in word-distance order, from a GiST trigram index (migration 0007). On SQLite
-the ranked search falls back to substring matching with a simple rank.
+what the fuzzy name match below is written against. On SQLite the ranked search falls back to
+substring matching with a simple rank.
 """
 
 import re
@@ -13,7 +12,7 @@ from operator import or_
 from typing import Any
 
 from django.contrib.postgres.lookups import TrigramWordSimilar
-from django.contrib.postgres.search import TrigramWordDistance, TrigramWordSimilarity
+from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
@@ -31,7 +30,6 @@ from django.db.models import (
 from django.db.models.functions import Cast, Greatest, Upper
 
 from patient.models import Patient, PatientAlias
-from pms.pagination import COUNT_LIMIT
 
 # Only digits and phone punctuation: the term may be (part of) a phone number.
 _PHONE_LIKE = re.compile(r"^[0-9+()./\s-]*[0-9][0-9+()./\s-]*$")
@@ -43,9 +41,6 @@ _VARIANT_WEIGHT = 0.9
 # found (`jhon`, `sanodval`) and a common name has few enough candidates to rank (17 ms at a
 # million patients); 0.3 also finds a changed letter in a short name but is several times slower.
 SEARCH_SIMILARITY = 0.4
-# Fuzzy name matches the ranked search considers: the nearest ones, as many as its capped count
-# and its pages can show (RankedPagination).
-NEAREST_NAMES = COUNT_LIMIT + 1
 
 
 class InSubquery(Lookup):
@@ -127,21 +122,6 @@ def ranked_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
     return _ranked_substring_search(queryset, term)
 
 
-def nearest(queryset: QuerySet[Patient], condition: Q, needle: str) -> Q:
-    """Rows among the NEAREST_NAMES of `queryset` matching `condition` whose names are closest
-    to `needle`: `pk = ANY(ARRAY(... ORDER BY needle <<-> full_name LIMIT n))`.
-
-    The distance is 1 - word similarity, the rank's main term. For a common term the planner
-    walks the GiST index (migration 0007) in that order and stops after n rows (`maria` has
-    22,866 fuzzy matches in a clinic of 300,000); for a rare one it sorts the GIN index's few
-    candidates. A match left out ranks at most as high as the n-th, so the first n - 1 results
-    are those of ranking every match, except which of the rows tied with the n-th are listed.
-    """
-    distance = TrigramWordDistance(Value(needle), F("full_name"))
-    closest = queryset.filter(condition).order_by(distance).values("pk")[:NEAREST_NAMES]
-    return Q(InSubquery(F("pk"), Subquery(closest)))
-
-
 def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
     name = indexed_upper("full_name")
     needle = term.upper()
@@ -151,9 +131,9 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     # matches of eight variants of an 8-letter name meant ~20,000 candidates each, all ranked
     # by nine similarity functions (300 ms); the user's own term stays fuzzy.
     contains = [Q(full_name__icontains=v) for v in variants]
-    exact_identifier = Q(mrn__iexact=term) | Q(email__iexact=term) | alias_condition(term)
+    fuzzy_name = reduce(or_, contains, Q(word_similar(name, needle)))
     identifier = Case(
-        When(exact_identifier, then=Value(1.0)),
+        When(Q(mrn__iexact=term) | Q(email__iexact=term) | alias_condition(term), then=Value(1.0)),
         When(search_condition(term), then=Value(0.5)),
         default=Value(0.0),
         output_field=FloatField(),
@@ -171,18 +151,8 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
         identifier,
         output_field=FloatField(),
     )
-    # Only the nearest of the fuzzy and of the substring matches are ranked (`smith` is in
-    # 26,130 names and 23,555 emails); the corrected spellings and the exact identifiers, few
-    # and ranked above their name's distance, all are.
-    candidates = reduce(
-        or_,
-        contains,
-        nearest(queryset, Q(word_similar(name, needle)), needle)
-        | nearest(queryset, search_condition(term), needle)
-        | exact_identifier,
-    )
     return (
-        queryset.filter(candidates)
+        queryset.filter(fuzzy_name | search_condition(term))
         .alias(search_rank=rank)
         .order_by("-search_rank", "full_name", "id")
     )

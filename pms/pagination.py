@@ -163,7 +163,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
                 parameter["schema"]["minimum"] = 1
             if parameter["name"] == self.page_query_param:
                 parameter["description"] = (
-                    f"Page number. Pages starting past the first {self.max_results} "
+                    f"Page number. Pages starting past the first {MAX_RESULTS} "
                     "results are refused (400): narrow the filters or reverse the ordering."
                 )
         return parameters
@@ -177,14 +177,7 @@ class RankedPagination(PageNumberPagination):
     number is the capped count), and a page among them is then read by primary key from the
     view's unfiltered queryset. A separate COUNT would match every candidate a second time. A
     page past those ids falls back to the ranked query with OFFSET.
-
-    Its results end after the best `COUNT_LIMIT`: the ranked search considers only as many of
-    the nearest names (patient/search.py), and a ranking deeper than that helps no one.
     """
-
-    @property
-    def max_results(self) -> int:
-        return int(COUNT_LIMIT)
 
     def _capped_count(self, queryset: Any) -> tuple[int, bool]:
         if not isinstance(queryset, QuerySet):

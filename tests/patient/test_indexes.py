@@ -81,22 +81,6 @@ def test_the_ranked_search_reaches_the_trigram_indexes() -> None:
     assert "patient_mrn_trgm_idx" in explained
 
 
-@pytest.mark.usefixtures("planner")
-def test_the_ranked_search_reads_the_nearest_names_from_the_gist_index_in_distance_order(
-    clinician: User,
-) -> None:
-    with connection.cursor() as cursor:
-        # As for a common term: walking the index in order beats sorting the GIN's candidates.
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-    queryset = PatientSearchFilterSet({"q": "maria"}, queryset=patient_list(user=clinician)).qs
-
-    explained = plan(queryset.values_list("pk", flat=True)[:1001])
-
-    # The nearest fuzzy names: an index scan ordered by the word distance, stopped by its LIMIT.
-    assert "Index Scan using patient_name_trgm_gist on patient_patient" in explained
-    assert "Order By: ((full_name)::text <->> 'MARIA'::text)" in explained
-
-
 @pytest.mark.usefixtures("presorted")
 @pytest.mark.parametrize(
     ("params", "index"),

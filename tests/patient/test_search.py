@@ -11,7 +11,6 @@ from accounts.models import Organization
 from patient.filters import years_before
 from patient.models import Gender, Patient
 from patient.search import transpositions
-from pms import pagination
 from tests.factories import PatientFactory
 from tests.patient.conftest import SEARCH_URL, error_code, error_details, ids
 
@@ -182,19 +181,3 @@ class TestTypoTolerantSearchOnPostgreSQL:
             cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
 
         assert search(as_clinician, "q=smyth")[0] == people["smith"].pk
-
-
-def test_the_ranked_results_end_after_the_best_count_limit(
-    as_clinician: APIClient, organization: Organization, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pagination, "COUNT_LIMIT", 4)
-    PatientFactory.create_batch(10, organization=organization, full_name="Maria Many")
-
-    last = as_clinician.get(SEARCH_URL, {"q": "maria", "page_size": 2, "page": 2})
-    past = as_clinician.get(SEARCH_URL, {"q": "maria", "page_size": 2, "page": 3})
-
-    assert last.status_code == 200
-    assert (last.json()["count"], last["X-Count-Exact"], last.json()["next"]) == (4, "false", None)
-    assert past.status_code == 400
-    assert error_code(past) == "validation_error"
-    assert "page" in error_details(past)
