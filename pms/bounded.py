@@ -38,8 +38,9 @@ from pms.exceptions import ApplicationError, bounded_retry_after
 
 logger = logging.getLogger(__name__)
 
-# A slot outlives any live request (gunicorn kills a worker's request after 30 s), so only the
-# slot of a process that died expires while in use; then the user waits at most this long.
+# A slot outlives any live bounded request (a few queries, each cut at the statement timeout),
+# so in practice only the slot of a process that died expires, and its user waits at most this
+# long. A request outliving it (statement timeout off) may share its slot, and frees it on exit.
 SLOT_LEASE_SECONDS = 60
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
