@@ -1,8 +1,8 @@
 """Expensive requests are bounded (pms/bounded.py): a per-user concurrency limit and, on
 PostgreSQL, a statement timeout that answers 503 query_timeout."""
 
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -21,10 +21,13 @@ SEARCH_URL = "/api/patient/patients/search/"
 STATS_URL = "/api/document/documents/stats/"
 
 
-def hold_slots(stack: ExitStack, user: User, count: int) -> None:
+@contextmanager
+def in_flight(user: User, count: int) -> Iterator[None]:
     """`count` of the user's expensive requests in flight (as another instance would hold them)."""
-    for _ in range(count):
-        stack.enter_context(concurrency_slot(user))
+    with ExitStack() as stack:
+        for _ in range(count):
+            stack.enter_context(concurrency_slot(user))
+        yield
 
 
 @pytest.mark.parametrize(("url", "params"), [(SEARCH_URL, {"q": "john"}), (STATS_URL, {})])
@@ -33,8 +36,7 @@ def test_a_user_past_the_concurrency_limit_gets_429_with_retry_after(
 ) -> None:
     settings.EXPENSIVE_CONCURRENCY_PER_USER = 2
     settings.EXPENSIVE_STATEMENT_TIMEOUT_MS = 2500
-    with ExitStack() as stack:
-        hold_slots(stack, clinician, 2)
+    with in_flight(clinician, 2):
         refused = as_clinician.get(url, params)
 
     assert refused.status_code == 429
@@ -48,14 +50,15 @@ def test_a_user_past_the_concurrency_limit_gets_429_with_retry_after(
     )
 
 
+# A limit of 0 turns the limit off.
+@pytest.mark.parametrize(("limit", "held"), [(2, 1), (0, 5)])
 def test_a_free_slot_lets_the_request_run_and_is_given_back(
-    settings: Any, as_clinician: APIClient, clinician: User
+    settings: Any, as_clinician: APIClient, clinician: User, limit: int, held: int
 ) -> None:
-    settings.EXPENSIVE_CONCURRENCY_PER_USER = 2
-    with ExitStack() as stack:
-        hold_slots(stack, clinician, 1)
+    settings.EXPENSIVE_CONCURRENCY_PER_USER = limit
+    with in_flight(clinician, held):
         assert as_clinician.get(STATS_URL).status_code == 200
-        # The request gave its slot back: one more still fits beside the one held.
+        # The request gave its slot back: one more still fits beside the ones held.
         assert as_clinician.get(STATS_URL).status_code == 200
 
 
@@ -63,8 +66,7 @@ def test_the_limit_is_per_user(
     settings: Any, clinician: User, staff_user: User, client_for: Callable[[User], APIClient]
 ) -> None:
     settings.EXPENSIVE_CONCURRENCY_PER_USER = 1
-    with ExitStack() as stack:
-        hold_slots(stack, clinician, 1)
+    with in_flight(clinician, 1):
         assert client_for(clinician).get(STATS_URL).status_code == 429
         assert client_for(staff_user).get(STATS_URL).status_code == 200
 
@@ -74,28 +76,17 @@ def test_cheap_requests_are_not_limited(
 ) -> None:
     patient = PatientFactory.create(organization=organization)
     settings.EXPENSIVE_CONCURRENCY_PER_USER = 1
-    with ExitStack() as stack:
-        hold_slots(stack, clinician, 1)
+    with in_flight(clinician, 1):
         response = as_clinician.get(f"/api/patient/patients/{patient.pk}/")
 
     assert response.status_code == 200
-
-
-def test_a_limit_of_zero_turns_the_limit_off(
-    settings: Any, as_clinician: APIClient, clinician: User
-) -> None:
-    settings.EXPENSIVE_CONCURRENCY_PER_USER = 0
-    with ExitStack() as stack:
-        hold_slots(stack, clinician, 5)
-        assert as_clinician.get(STATS_URL).status_code == 200
 
 
 def test_the_fhir_search_answers_429_as_an_operation_outcome(
     settings: Any, as_clinician: APIClient, clinician: User
 ) -> None:
     settings.EXPENSIVE_CONCURRENCY_PER_USER = 1
-    with ExitStack() as stack:
-        hold_slots(stack, clinician, 1)
+    with in_flight(clinician, 1):
         refused = fhir_get(as_clinician, "/fhir/R4/Patient")
 
     assert refused.status_code == 429
