@@ -41,6 +41,7 @@ from document.storage import (
     read_in_chunks,
 )
 from patient.selectors import patient_get
+from pms.bounded import bounded
 from pms.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent
 from pms.permissions import HasActionRole
 from pms.renderers import ORJSONRenderer
@@ -255,6 +256,7 @@ class DocumentViewSet(AuditedViewMixin, ScopedViewMixin, viewsets.GenericViewSet
         responses=serializers.DocumentStatsSerializer,
     )
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    @bounded
     def stats(self, request: Request) -> Response:
         """Counts and bytes of the organization's (or one patient's) active documents."""
         query = serializers.DocumentStatsQuerySerializer(data=request.query_params)

@@ -30,6 +30,7 @@ from patient.serializers import (
     PatientUnmergeInputSerializer,
     PatientUpdateSerializer,
 )
+from pms.bounded import bounded
 from pms.exceptions import PreconditionFailed
 from pms.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent
 from pms.pagination import RankedPagination
@@ -297,6 +298,7 @@ class PatientViewSet(
         responses={200: PatientSerializer(many=True)},
     )
     @action(detail=False, methods=["get"], pagination_class=RankedPagination)
+    @bounded
     def search(self, request: Request) -> Response:
         return self.list(request)
 

@@ -280,6 +280,13 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# Expensive requests (ranked search, document stats, FHIR search and export kick-off;
+# pms/bounded.py): PostgreSQL cancels each of their queries past this many ms (503
+# query_timeout; 0: no timeout), and one user runs at most this many at once across all
+# instances (429 too_many_concurrent_requests; 0: no limit).
+EXPENSIVE_STATEMENT_TIMEOUT_MS = env.int("EXPENSIVE_STATEMENT_TIMEOUT_MS", default=2000)
+EXPENSIVE_CONCURRENCY_PER_USER = env.int("EXPENSIVE_CONCURRENCY_PER_USER", default=2)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Patient Management System API",
     "DESCRIPTION": (
