@@ -35,6 +35,7 @@ from rest_framework import exceptions, status
 from rest_framework.request import Request
 from social_core.backends import google
 from social_core.exceptions import AuthProviderError, AuthResponseError, SocialAuthBaseException
+from social_django.strategy import create_session
 from social_django.utils import load_backend, load_strategy
 
 from accounts.models import User
@@ -283,6 +284,9 @@ def google_sign_in(
     """
     if not settings.GOOGLE_OAUTH2_CLIENT_ID:
         raise GoogleSignInNotConfigured()
+    # API requests carry no session (pms.middleware.AdminOnly); the pipeline, which keeps
+    # nothing between requests here, gets a fresh one that is never saved.
+    request.session = create_session()
     strategy = load_strategy(request)
     backend = load_backend(strategy, provider, redirect_uri=None)
     try:

@@ -1,12 +1,10 @@
-from typing import Any
-
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from document.models import Document, DocumentType
 from document.storage import get_storage
-from pms.representation import iso_datetime
+from pms.representation import DeclaredOutput
 
 # Values only, as the patient summary declares them, so the schema has one DocumentTypeEnum.
 DOCUMENT_TYPES = DocumentType.values
@@ -105,26 +103,9 @@ class DocumentSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def to_representation(self, instance: Document) -> dict[str, Any]:
-        """The fields above, built directly for lists; tests check it equals DRF's rendering."""
-        return {
-            "id": instance.pk,
-            "patient": instance.patient_id,
-            "document_type": instance.document_type,
-            "title": instance.title,
-            "filename": instance.filename,
-            "content_type": instance.content_type,
-            "size_bytes": instance.size_bytes,
-            "is_uploaded": instance.is_uploaded,
-            "uploaded_at": iso_datetime(instance.uploaded_at),
-            "checksum": instance.checksum,
-            "scan_status": instance.scan_status,
-            "scanned_at": iso_datetime(instance.scanned_at),
-            "scan_finding": instance.scan_finding,
-            "uploaded_by": instance.uploaded_by_id,
-            "created_at": iso_datetime(instance.created_at),
-            "updated_at": iso_datetime(instance.updated_at),
-        }
+
+# Lists send these rows (pms/representation.py); a write returns DRF's rendering.
+DOCUMENT_OUTPUT = DeclaredOutput(DocumentSerializer)
 
 
 class SignedUploadSerializer(serializers.Serializer):

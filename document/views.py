@@ -11,7 +11,7 @@ from rest_framework import exceptions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny, IsAuthenticated
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -41,8 +41,10 @@ from document.storage import (
     read_in_chunks,
 )
 from patient.selectors import patient_get
+from pms.bounded import bounded
 from pms.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent
 from pms.permissions import HasActionRole
+from pms.renderers import ORJSONRenderer
 from pms.schema import ErrorEnvelopeSerializer
 from pms.scoping import ScopedViewMixin
 
@@ -155,8 +157,8 @@ class DocumentViewSet(AuditedViewMixin, ScopedViewMixin, viewsets.GenericViewSet
         return serializers.DocumentSerializer
 
     def _page(self, queryset: Any) -> Response:
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(serializers.DocumentSerializer(page, many=True).data)
+        page = self.paginate_queryset(serializers.DOCUMENT_OUTPUT.values(queryset)) or []
+        return self.get_paginated_response(serializers.DOCUMENT_OUTPUT.rows(page))
 
     @extend_schema(responses=serializers.DocumentSerializer(many=True))
     def list(self, request: Request) -> Response:
@@ -254,6 +256,7 @@ class DocumentViewSet(AuditedViewMixin, ScopedViewMixin, viewsets.GenericViewSet
         responses=serializers.DocumentStatsSerializer,
     )
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    @bounded
     def stats(self, request: Request) -> Response:
         """Counts and bytes of the organization's (or one patient's) active documents."""
         query = serializers.DocumentStatsQuerySerializer(data=request.query_params)
@@ -327,7 +330,7 @@ class LocalFileView(AuditedViewMixin, APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
     throttle_classes: list[Any] = []
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [ORJSONRenderer]
     content_negotiation_class = FirstRendererNegotiation
 
     def get_audit_action(self, request: Request) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +21,7 @@ from audit.mixins import AuditedViewMixin
 from fhir.mappers import operation_outcome
 from fhir.schema import FHIRAutoSchema
 from pms.exceptions import ApplicationError, exception_handler
+from pms.renderers import ORJSONRenderer
 
 FHIR_JSON = "application/fhir+json"
 FHIR_NDJSON = "application/fhir+ndjson"
@@ -49,7 +50,7 @@ class Gone(ApplicationError):
     default_detail = "The resource has been archived."
 
 
-class FHIRJSONRenderer(JSONRenderer):
+class FHIRJSONRenderer(ORJSONRenderer):
     media_type = FHIR_JSON
     format = "json"
 

@@ -41,6 +41,7 @@ from fhir.search import (
 )
 from fhir.selectors import export_job_get, fhir_patient_get
 from patient.selectors import patient_count, patient_list
+from pms.bounded import bounded
 from pms.exceptions import ApplicationError
 from pms.permissions import IsOrgAdmin, user_has_role
 
@@ -96,6 +97,7 @@ class SearchView(FHIRView):
     def patient_id(self, row: Any) -> int:
         raise NotImplementedError
 
+    @bounded
     def get(self, request: Request) -> Response:
         rows, self.used_parameters = self.search.narrow(self.rows(request), request)
         paginator = FHIRPagination()
@@ -350,6 +352,7 @@ class ExportKickOffView(FHIRView):
         since = instant_value("_since", params["_since"]) if "_since" in params else None
         return list(dict.fromkeys(types)), since
 
+    @bounded
     def kick_off(
         self, request: Request, options: tuple[list[str], datetime | None], group: int | None
     ) -> Response:

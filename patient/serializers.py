@@ -1,15 +1,16 @@
 from typing import Any
 
 from django.core.validators import RegexValidator
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.models import User
 from document.serializers import PatientDocumentsSummarySerializer
 from patient import validators
-from patient.models import Gender, Patient, PatientMerge
+from patient.models import Gender, Patient, PatientMerge, age_on
 from patient.selectors import HISTORY_TYPES
 from patient.services import TAKEABLE_FIELDS
-from pms.representation import iso_date, iso_datetime
+from pms.representation import DeclaredOutput
 
 # --- input ------------------------------------------------------------------------------------
 
@@ -149,34 +150,12 @@ class PatientSerializer(serializers.ModelSerializer[Patient]):
             "merged_into": {"help_text": "Set once merged into another patient: their id."}
         }
 
-    def to_representation(self, instance: Patient) -> dict[str, Any]:
-        """The fields above, built directly (lists render thousands of these per second);
-        tests check it equals DRF's generic rendering."""
-        created_by = instance.created_by
-        return {
-            "id": instance.pk,
-            "mrn": instance.mrn,
-            "full_name": instance.full_name,
-            "email": instance.email,
-            "phone": instance.phone,
-            "date_of_birth": iso_date(instance.date_of_birth),
-            "birth_date_estimated": instance.birth_date_estimated,
-            "age": instance.age,
-            "gender": instance.gender,
-            "address": instance.address,
-            "notes": instance.notes,
-            "is_active": instance.is_active,
-            "archived_at": iso_datetime(instance.archived_at),
-            "created_by": (
-                None
-                if created_by is None
-                else {"id": created_by.pk, "username": created_by.username}
-            ),
-            "created_at": iso_datetime(instance.created_at),
-            "updated_at": iso_datetime(instance.updated_at),
-            "version": instance.version,
-            "merged_into": instance.merged_into_id,
-        }
+
+# Lists and details send these rows (pms/representation.py); a write returns DRF's rendering.
+PATIENT_OUTPUT = DeclaredOutput(
+    PatientSerializer,
+    computed={"age": lambda row: age_on(row["date_of_birth"], timezone.localdate())},
+)
 
 
 class PatientSummarySerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
@@ -18,6 +18,7 @@ from patient import selectors, services
 from patient.filters import PatientFilterSet, PatientSearchFilterSet
 from patient.models import Patient
 from patient.serializers import (
+    PATIENT_OUTPUT,
     DuplicateCandidateSerializer,
     IncludeArchivedQuerySerializer,
     PatientCreateSerializer,
@@ -29,6 +30,7 @@ from patient.serializers import (
     PatientUnmergeInputSerializer,
     PatientUpdateSerializer,
 )
+from pms.bounded import bounded
 from pms.exceptions import PreconditionFailed
 from pms.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent
 from pms.pagination import RankedPagination
@@ -105,8 +107,6 @@ def etag(patient: Patient) -> str:
 class PatientViewSet(
     AuditedViewMixin,
     ScopedViewMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
     """Patients of the caller's organization. DELETE archives; nothing is hard-deleted."""
@@ -198,13 +198,23 @@ class PatientViewSet(
         self.check_object_permissions(self.request, patient)
         return patient
 
-    def _patient_response(self, patient: Patient, status_code: int = 200) -> Response:
-        response = Response(PatientSerializer(patient).data, status=status_code)
+    def _patient_response(
+        self, patient: Patient, status_code: int = 200, body: dict[str, Any] | None = None
+    ) -> Response:
+        # A write answers with DRF's rendering (strings only): an idempotent replay stores it.
+        data = PatientSerializer(patient).data if body is None else body
+        response = Response(data, status=status_code)
         response["ETag"] = etag(patient)
         return response
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        patients = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(PATIENT_OUTPUT.values(patients)) or []
+        return self.get_paginated_response(PATIENT_OUTPUT.rows(page))
+
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._patient_response(self.get_object())
+        patient = self.get_object()
+        return self._patient_response(patient, body=PATIENT_OUTPUT.row_of(patient))
 
     @extend_schema(
         summary="Register a patient",
@@ -288,6 +298,7 @@ class PatientViewSet(
         responses={200: PatientSerializer(many=True)},
     )
     @action(detail=False, methods=["get"], pagination_class=RankedPagination)
+    @bounded
     def search(self, request: Request) -> Response:
         return self.list(request)
 

@@ -14,14 +14,17 @@ probe) use `error_response` directly.
 """
 
 import logging
+import math
 from typing import Any, cast
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from kombu.exceptions import OperationalError as BrokerUnreachable
+from psycopg2.errors import QueryCanceled
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
@@ -75,6 +78,23 @@ class ServiceUnavailable(ApplicationError):
     default_detail = "The service is temporarily unavailable. Try again shortly."
 
 
+def bounded_retry_after() -> int:
+    """Seconds after which a refused expensive request (pms/bounded.py) may succeed: the
+    queries running now end within the statement timeout."""
+    return max(1, math.ceil(settings.EXPENSIVE_STATEMENT_TIMEOUT_MS / 1000))
+
+
+class QueryTimeout(ServiceUnavailable):
+    """A query ran past its statement timeout (pms/bounded.py) and PostgreSQL cancelled it."""
+
+    default_code = "query_timeout"
+    default_detail = "The query took too long and was stopped. Narrow it, or retry shortly."
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wait = bounded_retry_after()  # DRF's handler sends it as Retry-After
+
+
 class PayloadTooLarge(ApplicationError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"
@@ -115,6 +135,9 @@ _UNREACHABLE = (
 def _as_api_exception(exc: Exception) -> exceptions.APIException | None:
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
+    # Django wraps the driver's error: a cancelled statement is an OperationalError too.
+    if isinstance(exc, OperationalError) and isinstance(exc.__cause__, QueryCanceled):
+        return QueryTimeout()
     if isinstance(exc, _UNREACHABLE):
         return ServiceUnavailable()
     return None

@@ -1,5 +1,6 @@
 """Request correlation (an id echoed in `X-Request-ID` and in every log line), the access log
-and the request metrics, the body-size limit and the Content-Security-Policy."""
+and the request metrics, the body-size limit, the Content-Security-Policy, and the admin-only
+layers (`AdminOnly`)."""
 
 import logging
 import re
@@ -8,8 +9,13 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
+from axes.middleware import AxesMiddleware
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import Resolver404, resolve
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -174,3 +180,57 @@ class ContentSecurityPolicyMiddleware:
         if request.path.startswith(_BROWSER_PAGES):
             response.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         return response
+
+
+# The Django admin's pages: the only ones signed in by session (pms/urls.py).
+ADMIN_PREFIX = "/admin/"
+
+
+def is_admin_page(request: HttpRequest) -> bool:
+    return request.path_info.startswith(ADMIN_PREFIX)
+
+
+class AdminOnly:
+    """Mixed in before a middleware class, runs it for the Django admin's pages only; any other
+    request goes past it untouched.
+
+    The API authenticates every request by its bearer token (no session authentication), so
+    sessions, the session user, messages, the CSRF check and axes' lockout page serve only the
+    admin, and the API skips their work on every request. What the API needs instead is set
+    where it is used: DRF views are CSRF-exempt and authenticate by token, the services name
+    each history row's user (`_history_user`), and the credential views answer a lockout with
+    the error envelope (accounts/serializers.py, accounts/oauth.py).
+    """
+
+    get_response: Any  # set by the middleware's own __init__
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_admin_page(request):
+            return super().__call__(request)  # type: ignore[misc, no-any-return]
+        return self.get_response(request)  # type: ignore[no-any-return]
+
+
+class AdminSessionMiddleware(AdminOnly, SessionMiddleware):
+    pass
+
+
+class AdminAuthenticationMiddleware(AdminOnly, AuthenticationMiddleware):
+    pass
+
+
+class AdminMessageMiddleware(AdminOnly, MessageMiddleware):
+    pass
+
+
+class AdminAxesMiddleware(AdminOnly, AxesMiddleware):
+    pass
+
+
+class AdminCsrfViewMiddleware(AdminOnly, CsrfViewMiddleware):
+    def process_view(
+        self, request: HttpRequest, callback: Any, callback_args: Any, callback_kwargs: Any
+    ) -> HttpResponseForbidden | None:
+        # Django calls this hook itself, not through `__call__`: the check lives here.
+        if not is_admin_page(request):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)

@@ -174,8 +174,8 @@ class RankedPagination(PageNumberPagination):
     search): one ranking pass gives both the count and the page.
 
     The ids of the first `COUNT_LIMIT` + 1 matches are read in rank order (their
-    number is the capped count), and a page among them is then read by primary key from the
-    view's unfiltered queryset. A separate COUNT would match every candidate a second time. A
+    number is the capped count), and a page among them is then read by primary key, unranked,
+    and put in their order. A separate COUNT would match every candidate a second time. A
     page past those ids falls back to the ranked query with OFFSET.
     """
 
@@ -189,8 +189,13 @@ class RankedPagination(PageNumberPagination):
 
     def _rows(self, queryset: Any, offset: int, limit: int) -> list[Any]:
         ids = getattr(self, "_ranked_ids", None)  # None: the view knew its count
-        if ids is None or self.view is None or (offset + limit > len(ids) and not self.count_exact):
+        if ids is None or (offset + limit > len(ids) and not self.count_exact):
             return super()._rows(queryset, offset, limit)
         page_ids = ids[offset : offset + limit]
-        rows = {row.pk: row for row in self.view.get_queryset().filter(pk__in=page_ids)}
+        rows = {_pk_of(row): row for row in queryset.filter(pk__in=page_ids).order_by()}
         return [rows[pk] for pk in page_ids if pk in rows]
+
+
+def _pk_of(row: Any) -> Any:
+    """The primary key of a model row or of a `.values()` row (which names it `id`)."""
+    return row["id"] if isinstance(row, dict) else row.pk

@@ -29,8 +29,10 @@ _ERROR_DESCRIPTIONS = {
     "413": "Request body too large.",
     "415": "Unsupported media type.",
     "422": "The `Idempotency-Key` was used with another request body.",
-    "429": "Too many requests; see `Retry-After`.",
-    "503": "A backing service (database, cache) is unavailable; retry.",
+    "429": "Too many requests (`throttled`), or too many of the caller's expensive requests at "
+    "once (`too_many_concurrent_requests`); see `Retry-After`.",
+    "503": "A backing service (database, cache) is unavailable (`service_unavailable`), or a "
+    "query ran past its statement timeout (`query_timeout`); retry after `Retry-After`.",
 }
 _ALWAYS = ("400", "401", "403", "404", "429", "503")
 _WITH_BODY = ("413", "415")

@@ -1,21 +1,19 @@
 """The performance work the benchmark measures: bounded pagination, per-organization patient
-counters, fast serializers, cached organization stats and the fixed-window user throttle."""
+counters, cached organization stats and the user throttle's answer."""
 
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.db import connection
-from rest_framework import serializers
 from rest_framework.test import APIClient
+from rest_framework.throttling import UserRateThrottle
 
 from accounts.models import Organization, User
-from document.serializers import DocumentSerializer
 from document.stats_cache import cached_stats, invalidate_stats
 from patient.models import Patient, PatientCount
 from patient.selectors import patient_list
-from patient.serializers import PatientSerializer
-from pms import pagination, throttles
+from pms import pagination
 from tests.factories import DocumentFactory, PatientFactory
 
 PATIENTS_URL = "/api/patient/patients/"
@@ -208,36 +206,6 @@ def test_truncating_the_patients_empties_the_counters(
     assert not PatientCount.objects.exists()
 
 
-# --- fast serializers --------------------------------------------------------------------------
-
-
-def test_the_fast_patient_output_equals_drfs(
-    organization: Organization, clinician: User, patients: list[Patient]
-) -> None:
-    archived = PatientFactory.create(organization=organization, created_by=None, is_active=False)
-    Patient.objects.filter(pk=archived.pk).update(archived_at=archived.created_at)
-    for patient in [*patient_list(user=clinician, include_archived=True)][:5] + [
-        Patient.objects.get(pk=archived.pk)
-    ]:
-        serializer = PatientSerializer()
-        generic = serializers.ModelSerializer.to_representation(serializer, patient)
-
-        assert serializer.to_representation(patient) == dict(generic)
-        assert list(serializer.to_representation(patient)) == list(generic)
-
-
-def test_the_fast_document_output_equals_drfs(patients: list[Patient]) -> None:
-    for document in (
-        DocumentFactory.create(patient=patients[0]),
-        DocumentFactory.create(patient=patients[0], uploaded=True),
-    ):
-        serializer = DocumentSerializer()
-        generic = serializers.ModelSerializer.to_representation(serializer, document)
-
-        assert serializer.to_representation(document) == dict(generic)
-        assert list(serializer.to_representation(document)) == list(generic)
-
-
 # --- cached organization stats -----------------------------------------------------------------
 
 
@@ -245,12 +213,14 @@ def test_organization_stats_are_served_from_the_cache_until_a_write_commits(
     as_clinician: APIClient,
     patients: list[Patient],
     django_assert_num_queries: Any,
+    bounded_queries: int,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     DocumentFactory.create(patient=patients[0], uploaded=True, size_bytes=10)
     first = as_clinician.get(STATS_URL).json()
-    # Only the audit INSERT: the aggregate is not run again.
-    with django_assert_num_queries(1):
+    # Only the audit INSERT (and on PostgreSQL the statement timeout's three): the aggregate is
+    # not run again.
+    with django_assert_num_queries(1 + bounded_queries):
         cached = as_clinician.get(STATS_URL).json()
     with django_capture_on_commit_callbacks(execute=True):
         DocumentFactory.create(patient=patients[1], uploaded=True, size_bytes=5)
@@ -282,13 +252,13 @@ def test_stats_computed_before_a_write_are_not_served_after_it(
     assert again == {"total": "fresh"}
 
 
-# --- fixed-window user throttle ----------------------------------------------------------------
+# --- the user throttle -------------------------------------------------------------------------
 
 
 def test_the_user_throttle_counts_requests_in_a_window_and_says_when_to_retry(
     as_clinician: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(throttles.UserRateThrottle, "rate", "3/min", raising=False)
+    monkeypatch.setattr(UserRateThrottle, "rate", "3/min", raising=False)
 
     statuses = [as_clinician.get(STATS_URL).status_code for _ in range(4)]
     refused = as_clinician.get(STATS_URL)

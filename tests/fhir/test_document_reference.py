@@ -202,13 +202,14 @@ def test_a_pending_documents_file_url_is_a_conflict(as_clinician, organization):
 
 
 def test_the_document_search_costs_the_same_queries_whatever_the_page_size(
-    as_clinician, organization, django_assert_num_queries
+    as_clinician, organization, django_assert_num_queries, bounded_queries
 ):
     patient = PatientFactory.create(organization=organization)
     DocumentFactory.create_batch(30, patient=patient, uploaded=True)
     for size in (1, 25):
-        # 1. the capped count  2. the page of documents  3. the audit event
-        with django_assert_num_queries(3):
+        # 1. the capped count  2. the page of documents  3. the audit event; on PostgreSQL
+        # the statement timeout's three around 1 and 2
+        with django_assert_num_queries(3 + bounded_queries):
             response = fhir_get(as_clinician, "/fhir/R4/DocumentReference", {"_count": size})
         assert len(response.json()["entry"]) == size
 

@@ -380,13 +380,13 @@ def test_search_never_shows_archived_patients(as_admin, organization):
 
 
 def test_the_search_costs_the_same_queries_whatever_the_page_size(
-    as_clinician, organization, django_assert_num_queries
+    as_clinician, organization, django_assert_num_queries, bounded_queries
 ):
     PatientFactory.create_batch(30, organization=organization, gender="F")
     for size in (1, 25):
         # 1. the capped count  2. the page of patients with their clinic's slug
-        # 3. the audit event
-        with django_assert_num_queries(3):
+        # 3. the audit event; on PostgreSQL the statement timeout's three around 1 and 2
+        with django_assert_num_queries(3 + bounded_queries):
             response = fhir_get(
                 as_clinician, "/fhir/R4/Patient", {"gender": "female", "_count": size}
             )

@@ -43,10 +43,11 @@ def test_the_list_costs_three_queries(
 @pytest.mark.usefixtures("many_patients")
 @pytest.mark.parametrize("page_size", [1, 20, 100])
 def test_search_costs_three_queries(
-    as_clinician: APIClient, django_assert_num_queries: Any, page_size: int
+    as_clinician: APIClient, django_assert_num_queries: Any, bounded_queries: int, page_size: int
 ) -> None:
-    # 1. COUNT(*) of the matches, 2. the ranked page with created_by joined, 3. the audit INSERT.
-    with django_assert_num_queries(3):
+    # 1. the ranked ids (count and page), 2. the page with created_by joined, 3. the audit
+    # INSERT; on PostgreSQL the statement timeout's three around 1 and 2 (bounded_queries).
+    with django_assert_num_queries(3 + bounded_queries):
         response = as_clinician.get(f"{SEARCH_URL}?q=john many&gender=U&page_size={page_size}")
 
     assert response.status_code == 200

@@ -1,0 +1,110 @@
+"""Bounds on the expensive requests, so that no user's searches starve everyone else's requests.
+
+`@bounded` on a view handler (the ranked patient search, document stats, the FHIR searches and
+the Bulk Data kick-off) runs it
+
+- in a **per-user concurrency slot**: at most `EXPENSIVE_CONCURRENCY_PER_USER` bounded requests
+  of one user run at once, across every app instance; past it the answer is 429
+  `too_many_concurrent_requests` with `Retry-After`. Each slot is one key of the default cache
+  (Redis when `REDIS_URL` is set, so every instance shares them), taken with an atomic add and
+  deleted when the request ends. A slot whose process died expires after `SLOT_LEASE_SECONDS`.
+  Redis unreachable: the request fails closed with 503 `service_unavailable`, as the throttle
+  does;
+- under a **statement timeout** on PostgreSQL: `SET LOCAL statement_timeout` (as
+  `set_config(..., true)`) inside a transaction around the handler, so it holds for this
+  request's queries only, also behind a transaction-pooling proxy, and ends at COMMIT (the audit
+  INSERT runs after it, unbounded). A query past it is cancelled and the answer is 503
+  `query_timeout` with `Retry-After` (pms/exceptions.py). On PostgreSQL this costs three
+  statements: BEGIN (a SAVEPOINT inside an open transaction), the SET and COMMIT (RELEASE).
+  Other databases have no statement timeout: there it is a no-op.
+
+Other requests pay for neither.
+"""
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rest_framework import status
+
+from pms.exceptions import ApplicationError, bounded_retry_after
+
+logger = logging.getLogger(__name__)
+
+# A slot outlives any live bounded request (a few queries, each cut at the statement timeout),
+# so in practice only the slot of a process that died expires, and its user waits at most this
+# long. A request outliving it (statement timeout off) may share its slot, and frees it on exit.
+SLOT_LEASE_SECONDS = 60
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+class TooManyConcurrentRequests(ApplicationError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "too_many_concurrent_requests"
+    default_detail = "Too many expensive requests of yours are running; retry when one ends."
+
+    def __init__(self) -> None:
+        super().__init__()
+        # DRF's handler turns `wait` into Retry-After: a slot frees when a request ends.
+        self.wait = bounded_retry_after()
+
+
+@contextmanager
+def concurrency_slot(user: Any) -> Iterator[None]:
+    """Holds one of `user`'s EXPENSIVE_CONCURRENCY_PER_USER slots for the block (0: no limit);
+    `TooManyConcurrentRequests` when every slot is taken."""
+    limit = settings.EXPENSIVE_CONCURRENCY_PER_USER
+    if limit <= 0:
+        yield
+        return
+    slots = (f"expensive-slot:{user.pk}:{index}" for index in range(limit))
+    # `add` is atomic (SET NX on Redis): of two requests racing for a slot, one gets it.
+    held = next((slot for slot in slots if cache.add(slot, 1, SLOT_LEASE_SECONDS)), None)
+    if held is None:
+        raise TooManyConcurrentRequests()
+    try:
+        yield
+    finally:
+        try:
+            cache.delete(held)
+        except (RedisConnectionError, RedisTimeoutError):
+            # The answer is ready; the slot expires with its lease.
+            logger.warning("concurrency slot not released: cache unreachable")
+
+
+@contextmanager
+def statement_timeout(milliseconds: int, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Runs the block in a transaction whose statements PostgreSQL cancels past `milliseconds`
+    (0: unbounded, no transaction); a no-op on other databases."""
+    connection = connections[using]
+    if milliseconds <= 0 or connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=using):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(milliseconds)])
+        yield
+
+
+def bounded(handler: _Handler) -> _Handler:
+    """Decorates a view handler `(view, request, ...)`: it runs in one of the caller's
+    concurrency slots and under EXPENSIVE_STATEMENT_TIMEOUT_MS. It runs after authentication,
+    permissions and throttles, and the audit records its answer after its transaction."""
+
+    @functools.wraps(handler)
+    def run(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        with (
+            concurrency_slot(request.user),
+            statement_timeout(settings.EXPENSIVE_STATEMENT_TIMEOUT_MS),
+        ):
+            return handler(view, request, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
