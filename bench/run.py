@@ -759,7 +759,7 @@ def render_markdown(report: dict[str, Any], workloads: list[Workload]) -> str:
         ]
     missed = missed_targets(workloads, w1_p95)
     if missed:
-        lines += ["**Targets missed** (README, section Performance, explains why):", ""]
+        lines += ["**Targets missed** (docs/performance.md explains why):", ""]
         lines += [f"- {line}" for line in missed]
         lines.append("")
     return "\n".join(lines)

@@ -256,7 +256,7 @@ class DocumentViewSet(AuditedViewMixin, ScopedViewMixin, viewsets.GenericViewSet
         responses=serializers.DocumentStatsSerializer,
     )
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
-    @bounded
+    @bounded(timeout_setting="STATS_STATEMENT_TIMEOUT_MS")
     def stats(self, request: Request) -> Response:
         """Counts and bytes of the organization's (or one patient's) active documents."""
         query = serializers.DocumentStatsQuerySerializer(data=request.query_params)

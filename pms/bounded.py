@@ -10,12 +10,14 @@ the Bulk Data kick-off) runs it
   deleted when the request ends. A slot whose process died expires after `SLOT_LEASE_SECONDS`.
   Redis unreachable: the request fails closed with 503 `service_unavailable`, as the throttle
   does;
-- under a **statement timeout** on PostgreSQL: `SET LOCAL statement_timeout` (as
-  `set_config(..., true)`) inside a transaction around the handler, so it holds for this
-  request's queries only, also behind a transaction-pooling proxy, and ends at COMMIT (the audit
-  INSERT runs after it, unbounded). A query past it is cancelled and the answer is 503
-  `query_timeout` with `Retry-After` (pms/exceptions.py). On PostgreSQL this costs three
-  statements: BEGIN (a SAVEPOINT inside an open transaction), the SET and COMMIT (RELEASE).
+- under its request class's **statement timeout** on PostgreSQL (`EXPENSIVE_STATEMENT_TIMEOUT_MS`
+  for searches and the kick-off, `STATS_STATEMENT_TIMEOUT_MS` for document stats):
+  `SET LOCAL statement_timeout` (as `set_config(..., true)`) inside a transaction around the
+  handler, so it holds for this request's queries only, also behind a transaction-pooling
+  proxy, and ends at COMMIT (the audit INSERT runs after it, unbounded). A query past it is
+  cancelled and the answer is 503 `query_timeout` with `Retry-After` (pms/exceptions.py). On
+  PostgreSQL this costs three statements: BEGIN (a SAVEPOINT inside an open transaction), the
+  SET and COMMIT (RELEASE).
   Other databases have no statement timeout: there it is a no-op.
 
 Other requests pay for neither.
@@ -94,17 +96,24 @@ def statement_timeout(milliseconds: int, using: str = DEFAULT_DB_ALIAS) -> Itera
         yield
 
 
-def bounded(handler: _Handler) -> _Handler:
+def bounded(
+    handler: _Handler | None = None, *, timeout_setting: str = "EXPENSIVE_STATEMENT_TIMEOUT_MS"
+) -> Any:
     """Decorates a view handler `(view, request, ...)`: it runs in one of the caller's
-    concurrency slots and under EXPENSIVE_STATEMENT_TIMEOUT_MS. It runs after authentication,
-    permissions and throttles, and the audit records its answer after its transaction."""
+    concurrency slots and under the statement timeout of its request class, the setting named
+    by `timeout_setting` (`@bounded` for searches, `@bounded(timeout_setting=...)` for another
+    class). It runs after authentication, permissions and throttles, and the audit records its
+    answer after its transaction."""
 
-    @functools.wraps(handler)
-    def run(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        with (
-            concurrency_slot(request.user),
-            statement_timeout(settings.EXPENSIVE_STATEMENT_TIMEOUT_MS),
-        ):
-            return handler(view, request, *args, **kwargs)
+    def decorate(handler: _Handler) -> _Handler:
+        @functools.wraps(handler)
+        def run(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+            with (
+                concurrency_slot(request.user),
+                statement_timeout(getattr(settings, timeout_setting)),
+            ):
+                return handler(view, request, *args, **kwargs)
 
-    return run  # type: ignore[return-value]
+        return run  # type: ignore[return-value]
+
+    return decorate(handler) if handler is not None else decorate

@@ -175,7 +175,7 @@ class TestTypoTolerantSearchOnPostgreSQL:
     def test_a_lower_threshold_also_finds_a_letter_changed_in_a_short_name(
         self, as_clinician: APIClient, people: dict[str, Patient]
     ) -> None:
-        # "smyth" is 0.33 similar to "smith": below the default, found at 0.3 (README).
+        # "smyth" is 0.33 similar to "smith": below the default, found at 0.3 (docs/performance.md).
         assert people["smith"].pk not in search(as_clinician, "q=smyth")
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")

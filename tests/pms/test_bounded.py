@@ -119,13 +119,15 @@ def statement_timeout() -> str:
 def test_a_query_past_the_statement_timeout_answers_503_query_timeout(
     settings: Any, as_clinician: APIClient, clinician: User
 ) -> None:
-    settings.EXPENSIVE_STATEMENT_TIMEOUT_MS = 50
+    # Document stats are a request class of their own; the searches' timeout is not theirs.
+    settings.STATS_STATEMENT_TIMEOUT_MS = 50
+    settings.EXPENSIVE_STATEMENT_TIMEOUT_MS = 60_000
 
     response = as_clinician.get(STATS_URL)
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "query_timeout"
-    assert response["Retry-After"] == "1"
+    assert int(response["Retry-After"]) >= 1
     # Recorded, after the cancelled transaction, unbounded.
     event = AuditEvent.objects.get(action="document.stats")
     assert (event.actor_id, event.status_code, event.details["error"]) == (
@@ -160,7 +162,7 @@ def test_the_fhir_search_times_out_as_a_transient_operation_outcome(
 def test_the_statement_timeout_holds_only_inside_the_expensive_request(
     settings: Any, as_clinician: APIClient
 ) -> None:
-    settings.EXPENSIVE_STATEMENT_TIMEOUT_MS = 1234
+    settings.STATS_STATEMENT_TIMEOUT_MS = 1234
     seen: list[str] = []
     document_stats = document_views.document_stats
 

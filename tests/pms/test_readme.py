@@ -14,18 +14,25 @@ from tests.scripts import documented_script, run_script
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 @pytest.mark.django_db(transaction=True)
-def test_the_readme_script_signs_in_uploads_and_downloads(
+def test_the_readme_scripts_sign_in_upload_download_and_read_fhir(
     live_server: Any, settings: Any, tmp_path: Path
 ) -> None:
     settings.STORAGE_BACKEND = "local"
     settings.MEDIA_ROOT = tmp_path / "media"
     call_command("seed_demo", "--force", stdout=StringIO())
-    script = documented_script("README.md", "API=http://127.0.0.1:8000").replace(
+    upload = documented_script("README.md", "API=http://127.0.0.1:8000").replace(
         "http://127.0.0.1:8000", live_server.url, 1
     )
+    fhir = documented_script("README.md", "# FHIR R4, after the script above")
 
-    result = run_script(script, tmp_path)
+    result = run_script(upload + "echo\n" + fhir, tmp_path)
 
     assert result.returncode == 0, result.stderr
-    assert '"is_uploaded":true' in result.stdout
-    assert result.stdout.endswith("Blood panel: all values in range.\n")
+    out, fhir_out = result.stdout.split("Blood panel: all values in range.\n\n")
+    assert '"is_uploaded":true' in out
+    version, total, attachment, location = fhir_out.splitlines()
+    assert version == "4.0.1"
+    assert int(total) >= 1  # the demo clinic's Garcias
+    assert "'contentType': 'text/plain'" in attachment
+    assert "'url': '" + live_server.url + "/fhir/R4/DocumentReference/" in attachment
+    assert location.lower().startswith("content-location: " + live_server.url + "/fhir/r4/")

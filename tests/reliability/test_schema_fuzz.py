@@ -175,7 +175,7 @@ def _negation_is_only_numbers_for_text(case: schemathesis.Case) -> bool:
 @schema.hook
 def filter_failure(context: Any, failure: Any, case: schemathesis.Case, response: Any) -> bool:
     """Drops exactly three kinds of "schema-violating request accepted", conventions the API
-    keeps on purpose (README: Reliability and security):
+    keeps on purpose (docs/reliability.md):
 
     * form and multipart bodies: they carry no JSON types, and DRF reads a blank form field as
       an absent one (HTML forms send every field), so "wrong type" or "blank" cannot be told;
