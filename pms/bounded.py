@@ -31,12 +31,13 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
+from psycopg2.errors import QueryCanceled
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import status
 
-from pms.exceptions import ApplicationError, bounded_retry_after
+from pms.exceptions import ApplicationError, QueryTimeout, bounded_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +54,17 @@ class TooManyConcurrentRequests(ApplicationError):
     default_code = "too_many_concurrent_requests"
     default_detail = "Too many expensive requests of yours are running; retry when one ends."
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_ms: int | None = None) -> None:
         super().__init__()
         # DRF's handler turns `wait` into Retry-After: a slot frees when a request ends.
-        self.wait = bounded_retry_after()
+        self.wait = bounded_retry_after(timeout_ms)
 
 
 @contextmanager
-def concurrency_slot(user: Any) -> Iterator[None]:
+def concurrency_slot(user: Any, timeout_ms: int | None = None) -> Iterator[None]:
     """Holds one of `user`'s EXPENSIVE_CONCURRENCY_PER_USER slots for the block (0: no limit);
-    `TooManyConcurrentRequests` when every slot is taken."""
+    `TooManyConcurrentRequests` when every slot is taken, its Retry-After from `timeout_ms`,
+    the statement timeout of the request's class."""
     limit = settings.EXPENSIVE_CONCURRENCY_PER_USER
     if limit <= 0:
         yield
@@ -71,7 +73,7 @@ def concurrency_slot(user: Any) -> Iterator[None]:
     # `add` is atomic (SET NX on Redis): of two requests racing for a slot, one gets it.
     held = next((slot for slot in slots if cache.add(slot, 1, SLOT_LEASE_SECONDS)), None)
     if held is None:
-        raise TooManyConcurrentRequests()
+        raise TooManyConcurrentRequests(timeout_ms)
     try:
         yield
     finally:
@@ -90,10 +92,19 @@ def statement_timeout(milliseconds: int, using: str = DEFAULT_DB_ALIAS) -> Itera
     if milliseconds <= 0 or connection.vendor != "postgresql":
         yield
         return
-    with transaction.atomic(using=using):
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(milliseconds)])
-        yield
+    try:
+        with transaction.atomic(using=using):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('statement_timeout', %s, true)", [str(milliseconds)]
+                )
+            yield
+    except OperationalError as error:
+        # Cancelled by this timeout: its Retry-After is this class's (pms/exceptions.py turns
+        # any other cancelled statement into the searches' QueryTimeout).
+        if isinstance(error.__cause__, QueryCanceled):
+            raise QueryTimeout(milliseconds) from error
+        raise
 
 
 def bounded(
@@ -108,10 +119,8 @@ def bounded(
     def decorate(handler: _Handler) -> _Handler:
         @functools.wraps(handler)
         def run(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-            with (
-                concurrency_slot(request.user),
-                statement_timeout(getattr(settings, timeout_setting)),
-            ):
+            timeout_ms = getattr(settings, timeout_setting)
+            with concurrency_slot(request.user, timeout_ms), statement_timeout(timeout_ms):
                 return handler(view, request, *args, **kwargs)
 
         return run  # type: ignore[return-value]

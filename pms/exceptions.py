@@ -78,10 +78,13 @@ class ServiceUnavailable(ApplicationError):
     default_detail = "The service is temporarily unavailable. Try again shortly."
 
 
-def bounded_retry_after() -> int:
+def bounded_retry_after(timeout_ms: int | None = None) -> int:
     """Seconds after which a refused expensive request (pms/bounded.py) may succeed: the
-    queries running now end within the statement timeout."""
-    return max(1, math.ceil(settings.EXPENSIVE_STATEMENT_TIMEOUT_MS / 1000))
+    queries running now end within the statement timeout of their request class (by default
+    the searches')."""
+    if timeout_ms is None:
+        timeout_ms = settings.EXPENSIVE_STATEMENT_TIMEOUT_MS
+    return max(1, math.ceil(timeout_ms / 1000))
 
 
 class QueryTimeout(ServiceUnavailable):
@@ -90,9 +93,9 @@ class QueryTimeout(ServiceUnavailable):
     default_code = "query_timeout"
     default_detail = "The query took too long and was stopped. Narrow it, or retry shortly."
 
-    def __init__(self) -> None:
+    def __init__(self, timeout_ms: int | None = None) -> None:
         super().__init__()
-        self.wait = bounded_retry_after()  # DRF's handler sends it as Retry-After
+        self.wait = bounded_retry_after(timeout_ms)  # DRF's handler sends it as Retry-After
 
 
 class PayloadTooLarge(ApplicationError):
