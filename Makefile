@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1:8000
+# Bytecode is cached even where the environment turns it off: each test process, and each server
+# or worker the tests and the benchmark start, would otherwise compile the project again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run worker beat test lint security bench profile schema lock clean
 
@@ -12,8 +15,10 @@ $(BIN)/python:
 
 # Stamp files: reinstall only when a requirements file changes. Every package, direct or not, is
 # pinned with its hashes (requirements*.txt, compiled from requirements*.in by `make lock`); uv
-# installs them (requirements-tools.txt), several times faster than pip.
-INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes
+# installs them (requirements-tools.txt), several times faster than pip. Unlike pip, uv leaves
+# the bytecode to the first import unless told: compiled here, every process the tests start
+# (servers, workers) imports Django and the rest without compiling them again.
+INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --compile-bytecode
 $(VENV)/.runtime: requirements.txt | $(BIN)/python
 	$(INSTALL) -r requirements.txt
 	touch $@
