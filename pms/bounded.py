@@ -16,8 +16,9 @@ the Bulk Data kick-off) runs it
   handler, so it holds for this request's queries only, also behind a transaction-pooling
   proxy, and ends at COMMIT (the audit INSERT runs after it, unbounded). A query past it is
   cancelled and the answer is 503 `query_timeout` with `Retry-After` (pms/exceptions.py). On
-  PostgreSQL this costs three statements: BEGIN (a SAVEPOINT inside an open transaction), the
-  SET and COMMIT (RELEASE).
+  PostgreSQL this costs three statements: BEGIN, the SET and COMMIT. Inside an enclosing
+  transaction (a test's) it is four: SAVEPOINT, the SET, a SET back to the default (RELEASE
+  would keep the timeout for the rest of the enclosing transaction) and RELEASE.
   Other databases have no statement timeout: there it is a no-op.
 
 Other requests pay for neither.
@@ -92,6 +93,7 @@ def statement_timeout(milliseconds: int, using: str = DEFAULT_DB_ALIAS) -> Itera
     if milliseconds <= 0 or connection.vendor != "postgresql":
         yield
         return
+    enclosed = connection.in_atomic_block
     try:
         with transaction.atomic(using=using):
             with connection.cursor() as cursor:
@@ -99,6 +101,11 @@ def statement_timeout(milliseconds: int, using: str = DEFAULT_DB_ALIAS) -> Itera
                     "SELECT set_config('statement_timeout', %s, true)", [str(milliseconds)]
                 )
             yield
+            if enclosed:
+                # Inside an enclosing transaction the block is a savepoint, and RELEASE keeps a
+                # SET LOCAL until that transaction ends: the rest of it would run bounded too.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
     except OperationalError as error:
         # Cancelled by this timeout: its Retry-After is this class's (pms/exceptions.py turns
         # any other cancelled statement into the searches' QueryTimeout).

@@ -218,7 +218,7 @@ def test_organization_stats_are_served_from_the_cache_until_a_write_commits(
 ) -> None:
     DocumentFactory.create(patient=patients[0], uploaded=True, size_bytes=10)
     first = as_clinician.get(STATS_URL).json()
-    # Only the audit INSERT (and on PostgreSQL the statement timeout's three): the aggregate is
+    # Only the audit INSERT (and on PostgreSQL the statement timeout's statements): the aggregate is
     # not run again.
     with django_assert_num_queries(1 + bounded_queries):
         cached = as_clinician.get(STATS_URL).json()

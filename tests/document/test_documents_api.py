@@ -433,7 +433,7 @@ def test_stats_count_the_organizations_documents_in_one_query(
     bounded_queries: int,
 ) -> None:
     # 1 one aggregate over the documents, 2 the audit INSERT; on PostgreSQL the statement
-    # timeout's three around 1 (bounded_queries)
+    # timeout's statements around 1 (bounded_queries)
     with django_assert_num_queries(2 + bounded_queries):
         response = as_clinician.get(f"{LIST_URL}stats/")
 
@@ -456,7 +456,7 @@ def test_stats_of_one_patient(
     bounded_queries: int,
 ) -> None:
     # 1 the patient (scoped), 2 the aggregate, 3 the audit INSERT; on PostgreSQL the statement
-    # timeout's three around 1 and 2 (bounded_queries)
+    # timeout's statements around 1 and 2 (bounded_queries)
     with django_assert_num_queries(3 + bounded_queries):
         response = as_staff.get(f"{LIST_URL}stats/?patient={patient.pk}")
 

@@ -208,7 +208,7 @@ def test_the_document_search_costs_the_same_queries_whatever_the_page_size(
     DocumentFactory.create_batch(30, patient=patient, uploaded=True)
     for size in (1, 25):
         # 1. the capped count  2. the page of documents  3. the audit event; on PostgreSQL
-        # the statement timeout's three around 1 and 2
+        # the statement timeout's statements around 1 and 2
         with django_assert_num_queries(3 + bounded_queries):
             response = fhir_get(as_clinician, "/fhir/R4/DocumentReference", {"_count": size})
         assert len(response.json()["entry"]) == size

@@ -385,7 +385,7 @@ def test_the_search_costs_the_same_queries_whatever_the_page_size(
     PatientFactory.create_batch(30, organization=organization, gender="F")
     for size in (1, 25):
         # 1. the capped count  2. the page of patients with their clinic's slug
-        # 3. the audit event; on PostgreSQL the statement timeout's three around 1 and 2
+        # 3. the audit event; on PostgreSQL the statement timeout's statements around 1 and 2
         with django_assert_num_queries(3 + bounded_queries):
             response = fhir_get(
                 as_clinician, "/fhir/R4/Patient", {"gender": "female", "_count": size}

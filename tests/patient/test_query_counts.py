@@ -46,7 +46,7 @@ def test_search_costs_three_queries(
     as_clinician: APIClient, django_assert_num_queries: Any, bounded_queries: int, page_size: int
 ) -> None:
     # 1. the ranked ids (count and page), 2. the page with created_by joined, 3. the audit
-    # INSERT; on PostgreSQL the statement timeout's three around 1 and 2 (bounded_queries).
+    # INSERT; on PostgreSQL the statement timeout's statements around 1 and 2 (bounded_queries).
     with django_assert_num_queries(3 + bounded_queries):
         response = as_clinician.get(f"{SEARCH_URL}?q=john many&gender=U&page_size={page_size}")
 

@@ -177,3 +177,16 @@ def test_the_statement_timeout_holds_only_inside_the_expensive_request(
     # Autocommit, as in production: SET LOCAL ended with the request's transaction.
     assert seen == ["1234ms"]
     assert statement_timeout() == "0"
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_inside_an_enclosing_transaction_the_timeout_ends_with_the_request(
+    settings: Any, as_clinician: APIClient
+) -> None:
+    # A test's transaction encloses the request: RELEASE SAVEPOINT alone would keep the
+    # SET LOCAL for everything after it (a 10,000-row export's teardown was cancelled so).
+    settings.STATS_STATEMENT_TIMEOUT_MS = 1234
+
+    assert as_clinician.get(STATS_URL).status_code == 200
+
+    assert statement_timeout() == "0"
