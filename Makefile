@@ -54,8 +54,9 @@ worker: $(VENV)/.runtime var/dev_secret_key
 beat: $(VENV)/.runtime var/dev_secret_key
 	$(BIN)/celery -A pms beat
 
-# One test process per core (pytest-xdist); PYTEST_ARGS= runs them in this process instead.
-PYTEST_ARGS ?= -n auto
+# One test process per core (pytest-xdist), handed tests two at a time in their order, the slow
+# ones first (tests/conftest.py); PYTEST_ARGS= runs them in this process instead.
+PYTEST_ARGS ?= -n auto --maxschedchunk=2
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

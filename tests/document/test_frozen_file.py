@@ -31,6 +31,7 @@ def _read_response(connection_socket: socket.socket) -> tuple[int, bytes]:
     return int(status_line.split()[1]), reply
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_put_that_began_before_confirm_is_refused_and_the_confirmed_bytes_stay(
     as_clinician: APIClient, patient: Patient, local_media_root: Path

@@ -225,6 +225,7 @@ def worker() -> Iterator[None]:
         yield
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_with_clamd_stopped_the_scan_goes_to_error_and_is_retried_once_clamd_is_back(
     backend: str, scanner: Clamd, as_clinician: APIClient, patient: Patient, worker: None

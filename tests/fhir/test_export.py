@@ -76,6 +76,7 @@ def download(client, url: str) -> list[dict]:
     return [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
 
 
+@pytest.mark.slow
 def test_an_export_of_ten_thousand_patients_end_to_end(
     as_admin,
     org_admin,
@@ -125,6 +126,7 @@ def test_an_export_of_ten_thousand_patients_end_to_end(
     assert exported < 60
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_as_the_clinic_grows(admin_user_job, monkeypatch):
     monkeypatch.setattr(export, "CHUNK_ROWS", 100)
     export.export_run(job_id=admin_user_job(50).pk)  # imports and caches warm up outside

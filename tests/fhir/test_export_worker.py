@@ -16,7 +16,7 @@ from tests.fhir.conftest import validate
 from tests.fhir.test_export import ASYNC, NDJSON, bulk_clinic, download, status_path
 from tests.workers import thread_worker, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture

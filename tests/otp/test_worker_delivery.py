@@ -34,7 +34,7 @@ from tests.otp.conftest import (
 )
 from tests.workers import WorkerProcess, queued_tasks, thread_worker, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def body_of(message: EmailMessage) -> str:

@@ -14,7 +14,7 @@ from otp.models import OTPDelivery
 from tests.otp.conftest import GENERATE_URL, Inbox, smtp_server
 from tests.workers import WorkerProcess, queued_tasks, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 DELIVERED = {"task": "otp.deliver_code", "outcome": "success"}
 

@@ -30,6 +30,7 @@ WAIT_SECONDS = 30
 PDF = b"%PDF-1.7 a lab report"
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(
         not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
         reason="needs Debian's chromium and chromium-driver packages",

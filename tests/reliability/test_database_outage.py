@@ -28,7 +28,7 @@ CONNECT_TIMEOUT = 2
 RECOVERY_SECONDS = 5
 PASSWORD = "outage-drill-password-7"  # noqa: S105 - a throwaway database's only account
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @dataclass(frozen=True)

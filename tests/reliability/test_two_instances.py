@@ -15,6 +15,7 @@ from tests.factories import TEST_PASSWORD, PatientFactory, UserFactory
 from tests.reliability.servers import free_port, gunicorn, running_database_url
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (shared throttle state)"
