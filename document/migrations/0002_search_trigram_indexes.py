@@ -1,31 +1,16 @@
-"""Trigram GIN indexes for `search` on PostgreSQL.
+"""Trigram GIN indexes for `search` on PostgreSQL (nothing on SQLite).
 
 Django compiles `title__icontains` to `UPPER("title"::text) LIKE UPPER(%s)`, so the indexes are
-on that expression. Other databases skip this migration's SQL. The indexes are built
-CONCURRENTLY (the table may already be large), so the migration is not atomic.
+on that expression. Built CONCURRENTLY (the table may already be large), so the migration is
+not atomic; kept out of the models' state (pms/indexes.py).
 """
 
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
+from pms.indexes import trigram_index
+
 INDEXED_COLUMNS = ("title", "filename")
-
-
-def create_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for column in INDEXED_COLUMNS:
-        schema_editor.execute(
-            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS document_{column}_trgm_idx "
-            f"ON document_document USING gin ((UPPER({column}::text)) gin_trgm_ops)"
-        )
-
-
-def drop_indexes(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for column in INDEXED_COLUMNS:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS document_{column}_trgm_idx")
 
 
 class Migration(migrations.Migration):
@@ -37,5 +22,8 @@ class Migration(migrations.Migration):
 
     operations = [
         TrigramExtension(),
-        migrations.RunPython(create_indexes, drop_indexes, elidable=False),
+        *(
+            trigram_index("document", column, name=f"document_{column}_trgm_idx")
+            for column in INDEXED_COLUMNS
+        ),
     ]
