@@ -14,46 +14,31 @@ from django.db import migrations
 from django.db.models.functions import Upper
 
 
-def _on_postgresql(schema_editor: Any) -> bool:
-    return bool(schema_editor.connection.vendor == "postgresql")
-
-
 class AddIndexConcurrentlyOnPostgreSQL(AddIndexConcurrently):
-    """CONCURRENTLY on PostgreSQL; the ordinary AddIndex on other databases."""
+    """CONCURRENTLY on PostgreSQL; on other databases `elsewhere`: the ordinary AddIndex, or
+    nothing for an index only PostgreSQL has."""
+
+    elsewhere: type[migrations.AddIndex] | None = migrations.AddIndex
+
+    def _on(self, schema_editor: Any) -> type[migrations.AddIndex] | None:
+        on_postgresql = schema_editor.connection.vendor == "postgresql"
+        return AddIndexConcurrently if on_postgresql else self.elsewhere
 
     def database_forwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
     ) -> None:
-        if _on_postgresql(schema_editor):
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_forwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+        if operation := self._on(schema_editor):
+            operation.database_forwards(self, app_label, schema_editor, from_state, to_state)
 
     def database_backwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
     ) -> None:
-        if _on_postgresql(schema_editor):
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            migrations.AddIndex.database_backwards(
-                self, app_label, schema_editor, from_state, to_state
-            )
+        if operation := self._on(schema_editor):
+            operation.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
-class _AddIndexConcurrentlyOnlyOnPostgreSQL(AddIndexConcurrently):
-    def database_forwards(
-        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
-    ) -> None:
-        if _on_postgresql(schema_editor):
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(
-        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
-    ) -> None:
-        if _on_postgresql(schema_editor):
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
+class _OnlyOnPostgreSQL(AddIndexConcurrentlyOnPostgreSQL):
+    elsewhere = None
 
 
 def trigram_index(model_name: str, field: str, name: str) -> migrations.SeparateDatabaseAndState:
@@ -65,7 +50,5 @@ def trigram_index(model_name: str, field: str, name: str) -> migrations.Separate
     a GIN index, and its table rebuilds recreate every index the state holds."""
     index = GinIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=name)
     return migrations.SeparateDatabaseAndState(
-        database_operations=[
-            _AddIndexConcurrentlyOnlyOnPostgreSQL(model_name=model_name, index=index)
-        ]
+        database_operations=[_OnlyOnPostgreSQL(model_name=model_name, index=index)]
     )
