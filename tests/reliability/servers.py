@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 from django.db import connection
@@ -30,13 +31,20 @@ def running_database_url() -> str:
 
 @contextmanager
 def gunicorn(port: int, **env: str) -> Iterator[str]:
-    """Runs `gunicorn pms.wsgi` on 127.0.0.1:port until the block ends; yields its base URL.
+    """Runs `gunicorn pms.wsgi` on 127.0.0.1:port until the block ends; yields its base URL."""
+    with gunicorns(port, **env) as (base_url,):
+        yield base_url
 
-    The server's stderr (its logs) goes to an anonymous temporary file, shown if it fails to
+
+@contextmanager
+def gunicorns(*ports: int, **env: str) -> Iterator[list[str]]:
+    """One `gunicorn pms.wsgi` per port, started at once, until the block ends; yields their
+    base URLs once every one answers.
+
+    Each server's stderr (its logs) goes to an anonymous temporary file, shown if it fails to
     start: a pipe nobody reads would fill up and block the server as soon as it logs a lot (a
     database outage does).
     """
-    log_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     process_env = {
         **os.environ,
         "DEBUG": "false",
@@ -46,49 +54,61 @@ def gunicorn(port: int, **env: str) -> Iterator[str]:
         "LOG_LEVEL": "WARNING",
         **env,
     }
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "pms.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-            "--timeout",
-            "30",
-        ],
-        cwd=BASE_DIR,
-        env=process_env,
-        stdout=subprocess.DEVNULL,
-        stderr=log_file,
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    servers: list[tuple[str, subprocess.Popen[bytes], Any]] = []
     try:
+        for port in ports:
+            log_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+            process = subprocess.Popen(  # noqa: S603 - fixed argv
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "pms.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "1",
+                    "--threads",
+                    "4",
+                    "--worker-class",
+                    "gthread",
+                    "--timeout",
+                    "30",
+                ],
+                cwd=BASE_DIR,
+                env=process_env,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+            )
+            servers.append((f"http://127.0.0.1:{port}", process, log_file))
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base_url}/healthz", timeout=5).status_code == 200:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                # Not listening yet, or the worker is still importing Django
-                # on a busy machine: keep waiting until the deadline.
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                log_file.seek(0)
-                raise RuntimeError(f"gunicorn did not start: {log_file.read().decode()}")
-            time.sleep(0.2)
-        yield base_url
+        for base_url, process, log_file in servers:
+            _wait_until_serving(base_url, process, log_file, deadline)
+        yield [base_url for base_url, _, _ in servers]
     finally:
-        process.terminate()
+        for _, process, _ in servers:
+            process.terminate()
+        for _, process, log_file in servers:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            log_file.close()
+
+
+def _wait_until_serving(
+    base_url: str, process: subprocess.Popen[bytes], log_file: Any, deadline: float
+) -> None:
+    while True:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log_file.close()
+            if requests.get(f"{base_url}/healthz", timeout=5).status_code == 200:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            # Not listening yet, or the worker is still importing Django
+            # on a busy machine: keep waiting until the deadline.
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            log_file.seek(0)
+            raise RuntimeError(f"gunicorn did not start: {log_file.read().decode()}")
+        time.sleep(0.2)

@@ -30,10 +30,11 @@ from document.services import document_sign_download, document_sign_upload
 from document.storage import get_storage
 from fhir.export import export_run
 from fhir.models import ExportJob
-from patient.models import MRNSequence, Patient, PatientAlias, PatientMerge
+from patient.models import Patient
 from patient.services import patient_merge
 from tests.audit.test_coverage import audited_endpoints
 from tests.factories import DocumentFactory, OrganizationFactory, PatientFactory, UserFactory
+from tests.writes import writes_recorded
 
 STAFF, CLINICIAN, ADMIN = "staff", "clinician", "admin"
 EVERY_ROLE = frozenset({STAFF, CLINICIAN, ADMIN})
@@ -282,23 +283,13 @@ CALLS: dict[tuple[str, str], Callable[[Clinic], Call]] = {
 }
 
 
-def snapshot(media_root: Path) -> dict[str, Any]:
-    """Everything a request on these routes could change, but the audit trail (which records
-    denied requests on purpose)."""
-    return {
-        "patients": list(Patient.objects.order_by("pk").values()),
-        "patient_history": list(Patient.history.order_by("pk").values()),  # type: ignore[attr-defined]
-        "mrn_sequences": list(MRNSequence.objects.order_by("pk").values()),
-        "merges": list(PatientMerge.objects.order_by("pk").values()),
-        "aliases": list(PatientAlias.objects.order_by("pk").values()),
-        "documents": list(Document.objects.order_by("pk").values()),
-        "exports": list(ExportJob.objects.order_by("pk").values()),
-        "files": sorted(
-            (str(path.relative_to(media_root)), path.read_bytes())
-            for path in media_root.rglob("*")
-            if path.is_file()
-        ),
-    }
+def stored_files(media_root: Path) -> list[tuple[str, bytes]]:
+    """Every stored file with its bytes."""
+    return sorted(
+        (str(path.relative_to(media_root)), path.read_bytes())
+        for path in media_root.rglob("*")
+        if path.is_file()
+    )
 
 
 def expected_status(rule: Rule, actor: str, ownership: str) -> int:
@@ -357,15 +348,19 @@ def test_the_access_matrix(
     method, _ = route
     call = CALLS[route](world.ours if ownership == "ours" else world.theirs)
     expected = expected_status(EXPECTATIONS[route], actor, ownership)
-    before = snapshot(settings.MEDIA_ROOT)
+    files = stored_files(settings.MEDIA_ROOT)
 
     send = getattr(client_as(actor, world, client_for), method.lower())
-    response = send(call.url, call.body, format="json", **call.headers)
+    with writes_recorded() as writes:
+        response = send(call.url, call.body, format="json", **call.headers)
 
     assert response.status_code == expected, getattr(response, "content", response)
     if expected >= 400:
         assert error_code(route, response) == expected_code(route, expected)
-        assert snapshot(settings.MEDIA_ROOT) == before
+        # Nothing changed: no write reached the database (but the audit trail's, which records
+        # denied requests on purpose: tests/writes.py), and every file is as it was.
+        assert writes == []
+        assert stored_files(settings.MEDIA_ROOT) == files
     else:
         # A permitted list never shows a record of another clinic.
         other = world.ours if actor == "foreign" else world.theirs
@@ -430,11 +425,13 @@ def test_signed_file_urls_are_the_credential_whoever_calls(
     url = _signed_url(method, world.ours)
     token = url.rstrip("/").rsplit("/", 1)[-1]
     forged = url.replace(token, token[:-6] + ("AAAAAA" if token[-6:] != "AAAAAA" else "BBBBBB"))
-    before = snapshot(settings.MEDIA_ROOT)
+    files = stored_files(settings.MEDIA_ROOT)
 
-    refused = _send(client, method, forged)
+    with writes_recorded() as writes:
+        refused = _send(client, method, forged)
 
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "invalid_signature"
-    assert snapshot(settings.MEDIA_ROOT) == before
+    assert writes == []
+    assert stored_files(settings.MEDIA_ROOT) == files
     assert _send(client, method, url).status_code == EXPECTATIONS[route].success

@@ -9,7 +9,7 @@ clinic B's admin, a platform operator) × object (clinic A's, clinic B's). Expec
   organizations...), and reaches on their own clinic's rows exactly what `EXPECTATIONS` lists;
 - a platform operator reaches exactly what `EXPECTATIONS` lists, in every clinic;
 - no page shows a token string; no patient or document is ever deleted; every refused request
-  leaves the database as it was.
+  leaves the database as it was: it sends no write statement (tests/writes.py).
 
 A registered ModelAdmin, or a URL of one, without an expectation fails
 `test_every_model_admin_and_url_has_an_expectation`.
@@ -32,7 +32,6 @@ from social_django.models import Association, Nonce, UserSocialAuth
 
 from accounts.models import Organization, Role, SignInFailureStreak, User
 from accounts.onboarding import CLINIC_ADMIN_GROUP, user_sync_admin_access
-from audit.models import AuditEvent
 from document.models import Document
 from otp.models import OTPCode
 from patient.models import Patient
@@ -45,6 +44,7 @@ from tests.factories import (
     PatientFactory,
     UserFactory,
 )
+from tests.writes import writes_recorded
 
 ANONYMOUS, CLINICIAN, ADMIN_A, ADMIN_B, OPERATOR = (
     "anonymous",
@@ -215,21 +215,6 @@ def world(db: None, settings: Any, tmp_path: Any) -> World:
     return World(users=users, rows=rows, tokens=tokens)
 
 
-def snapshot() -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every admin-registered model (and of the records of care) as values. The
-    audit trail is left out: reading a page adds to it by design."""
-    tables: dict[str, list[tuple[Any, ...]]] = {}
-    for model, _ in REGISTRY:
-        if model is AuditEvent:
-            continue
-        columns = [f.attname for f in model._meta.concrete_fields]
-        tables[model._meta.label] = list(
-            model._default_manager.order_by("pk").values_list(*columns)
-        )
-    tables["groups"] = list(User.groups.through.objects.order_by("pk").values_list())
-    return tables
-
-
 # --- the walk -----------------------------------------------------------------------------------
 
 
@@ -319,23 +304,23 @@ def test_the_admin_keeps_every_clinic_to_itself(
     mismatches = []
     for call in calls(world, label, model_admin):
         want = expected(call, expect)
-        # Every table is read before and after a call that must change nothing (a refusal, or an
-        # action on another clinic's row); a permitted call may change what it is for.
-        before = snapshot() if want != "ok" else None
         client = clients[call.actor]
-        response = (
-            client.post(call.url, call.post) if call.post is not None else client.get(call.url)
-        )
+        with writes_recorded() as writes:
+            response = (
+                client.post(call.url, call.post) if call.post is not None else client.get(call.url)
+            )
         got = outcome(response)
+        # A call that must change nothing (a refusal, or an action on another clinic's row)
+        # sends no write (tests/writes.py); a permitted call may change what it is for.
+        if want != "ok":
+            what = "an action on another clinic's row" if want == "ignored" else "a refusal"
+            assert writes == [], f"{call}: {what} wrote to the database"
         if want == "ignored":
             want = "ok"
-            assert snapshot() == before, f"{call}: changed another clinic's data"
         if got != want:
             mismatches.append(
                 f"{call.actor:>11} {call.kind:<20} row {call.owner or '-'}: {got}, expected {want}"
             )
-        if before is not None and want != "ok":
-            assert snapshot() == before, f"{call}: a refused request changed the database"
         content = getattr(response, "content", b"").decode(errors="replace")
         leaked = [token[:12] for token in world.tokens if token in content]
         assert leaked == [], f"{call}: the page shows a token"
