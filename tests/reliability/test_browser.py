@@ -8,6 +8,7 @@ chromium-driver`).
 """
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,9 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     try:
         yield driver
     finally:
-        driver.quit()
+        # Chromium takes about a second to shut down, waiting on its own processes: the next
+        # test goes on meanwhile (the thread is not a daemon, so the run waits for the last one).
+        threading.Thread(target=driver.quit, name="chromium quit").start()
 
 
 def requested_urls(driver: Any) -> list[str]:
