@@ -1,4 +1,4 @@
-"""Migration operations for indexes on tables that grow (patients, documents).
+"""Migration operations for the trigram search (pg_trgm) and for indexes on tables that grow.
 
 On PostgreSQL they are built with `CREATE INDEX CONCURRENTLY` (django.contrib.postgres's
 `AddIndexConcurrently`): a plain CREATE INDEX would block the table's writes while it reads
@@ -9,7 +9,7 @@ millions of rows. CONCURRENTLY cannot run in a transaction, so a migration using
 from typing import Any
 
 from django.contrib.postgres.indexes import GinIndex, OpClass
-from django.contrib.postgres.operations import AddIndexConcurrently
+from django.contrib.postgres.operations import AddIndexConcurrently, TrigramExtension
 from django.db import migrations
 from django.db.models.functions import Upper
 
@@ -52,3 +52,15 @@ def trigram_index(model_name: str, field: str, name: str) -> migrations.Separate
     return migrations.SeparateDatabaseAndState(
         database_operations=[_OnlyOnPostgreSQL(model_name=model_name, index=index)]
     )
+
+
+class TrigramExtensionOnPostgreSQL(TrigramExtension):
+    """pg_trgm, created on PostgreSQL and dropped when its migration is reversed. Django's
+    reverse lacks the vendor check its forward has: on SQLite it queried `pg_extension`, a
+    table SQLite does not have."""
+
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)

@@ -2,10 +2,11 @@
 
 Django compiles `title__icontains` to `UPPER("title"::text) LIKE UPPER(%s)`, so the indexes are
 on that expression. Built CONCURRENTLY (the table may already be large), so the migration is
-not atomic; kept out of the models' state (pms/indexes.py).
+not atomic; kept out of the models' state (pms/indexes.py). The pg_trgm extension comes from
+patient 0002: reversing this migration drops these indexes only, not the extension the
+patients' indexes need.
 """
 
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
 from pms.indexes import trigram_index
@@ -18,10 +19,10 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("document", "0001_initial"),
+        ("patient", "0002_trigram_search_indexes"),
     ]
 
     operations = [
-        TrigramExtension(),
         *(
             trigram_index("document", column, name=f"document_{column}_trgm_idx")
             for column in INDEXED_COLUMNS

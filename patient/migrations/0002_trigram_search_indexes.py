@@ -7,10 +7,9 @@ written against the same `UPPER(col)`, so one index per column serves both. Buil
 state, which SQLite must be able to build (pms/indexes.py).
 """
 
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-from pms.indexes import trigram_index
+from pms.indexes import TrigramExtensionOnPostgreSQL, trigram_index
 
 SEARCHED_FIELDS = ("full_name", "email", "phone", "mrn")
 
@@ -23,8 +22,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        # A no-op on other databases; reversing it drops the extension.
-        TrigramExtension(),
+        # pg_trgm for every app's trigram indexes (document 0002 depends on this migration); a
+        # no-op on other databases; reversing it drops the extension.
+        TrigramExtensionOnPostgreSQL(),
         *(
             trigram_index("patient", field, name=f"patient_{field}_trgm_idx")
             for field in SEARCHED_FIELDS

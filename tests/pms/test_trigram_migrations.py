@@ -1,0 +1,46 @@
+"""The trigram search's migrations reverse cleanly on both databases (pms/indexes.py).
+
+One app's reversal must not drop pg_trgm while the other's indexes use it, and SQLite must not
+be asked about PostgreSQL's extensions."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def trigram_indexes() -> set[str]:
+    if connection.vendor != "postgresql":
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%gin_trgm_ops%'")
+        return {name for (name,) in cursor.fetchall()}
+
+
+def has_pg_trgm() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+        return cursor.fetchone() is not None
+
+
+def test_the_documents_and_then_the_patients_trigram_migrations_reverse_and_apply_again():
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    before = trigram_indexes()
+    try:
+        executor.migrate([("document", "0001_initial")])
+        left = trigram_indexes()
+        # The documents' indexes are gone; the patients' keep the extension they need.
+        assert left == {name for name in before if not name.startswith("document_")}
+        if connection.vendor == "postgresql":
+            assert any(name.startswith("patient_") for name in left)
+            assert has_pg_trgm()
+
+        MigrationExecutor(connection).migrate([("patient", "0001_initial")])
+        assert trigram_indexes() == set()
+        if connection.vendor == "postgresql":
+            assert not has_pg_trgm()
+    finally:
+        MigrationExecutor(connection).migrate(latest)
+    assert trigram_indexes() == before
