@@ -15,7 +15,12 @@ from django.db import connection
 
 from audit.models import AuditEvent
 
-_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|MERGE|REPLACE|TRUNCATE|ALTER|DROP|CREATE)\b", re.I)
+# A statement that begins with a write, or a WITH query holding one (a data-modifying CTE).
+_WRITE = re.compile(
+    r"\s*((INSERT|UPDATE|DELETE|MERGE|REPLACE|TRUNCATE|ALTER|DROP|CREATE)\b"
+    r"|WITH\b.*\b(INSERT|UPDATE|DELETE|MERGE)\b)",
+    re.I | re.S,
+)
 _AUDIT = re.compile(rf"\s*INSERT\s+INTO\s+\W?{AuditEvent._meta.db_table}\W", re.I)
 
 
