@@ -251,7 +251,8 @@ def planner_one_clinic(
 ) -> None:
     """Only the auditor's clinic's events: the patient alone narrows the search. With a few
     clinic rows to filter, the organization's index could win instead, depending on how many
-    pages earlier tests' rolled-back events left in the partition (seen once on CI)."""
+    pages earlier tests' rolled-back events left in the partition (it did in two fresh-clone
+    runs of .ci/run)."""
     fill_month(organization, other_organization, own_every=1)
 
 
