@@ -2,14 +2,18 @@
 
 Saturation throughput of the API and of the plain build, alternating (API, plain, API, plain,
 ...) for ROUNDS rounds; the ratio of the medians (API rps / plain rps) is the figure that
-survives this machine's drift, since both sides see the same minute.
+survives this machine's drift, since both sides see the same minute. Each round also reads the
+CPU each side spent per request, in its server, PostgreSQL and Redis (bench/cpu.py): a ratio
+under 1 is then either more work per request or more waiting with idle cores.
 """
 
 import statistics
 from collections.abc import Callable
 from typing import Any
 
+from bench import cpu
 from bench.loadgen import Result, Target
+from bench.servers import Served
 
 # The workloads the plain build serves: list, deep page, substring search and detail.
 PLAIN_KEYS = ("W1", "W2", "W3 rare", "W3 medium", "W3 common", "W5")
@@ -18,29 +22,40 @@ ROUNDS = 3
 
 def compare(
     saturate: Callable[[int, list[Target]], Result],
-    api_port: int,
-    plain_port: int,
+    api: Served,
+    plain: Served,
     targets: list[Target],
     rounds: int = ROUNDS,
 ) -> dict[str, Any]:
     """`saturate(port, targets)` on each server in turn, `rounds` times."""
-    api: list[float] = []
-    plain: list[float] = []
+    rps: dict[str, list[float]] = {"api": [], "plain": []}
+    spent: dict[str, list[dict[str, float]]] = {"api": [], "plain": []}
     errors = 0
     first_error = ""
     for _ in range(rounds):
-        for port, throughputs in ((api_port, api), (plain_port, plain)):
-            result = saturate(port, targets)
-            throughputs.append(round(result.throughput, 1))
+        for side, served in (("api", api), ("plain", plain)):
+            before = cpu.sample(served.group)
+            result = saturate(served.port, targets)
+            per_request = cpu.per_request(before, cpu.sample(served.group), result.completed)
+            rps[side].append(round(result.throughput, 1))
+            if per_request:
+                spent[side].append(per_request)
             errors += result.errors
             first_error = first_error or result.first_error
-    api_rps, plain_rps = statistics.median(api), statistics.median(plain)
+    api_rps, plain_rps = statistics.median(rps["api"]), statistics.median(rps["plain"])
     return {
-        "api_rps": api,
-        "plain_rps": plain,
+        "api_rps": rps["api"],
+        "plain_rps": rps["plain"],
         "api_median_rps": api_rps,
         "plain_median_rps": plain_rps,
         "ratio": round(api_rps / plain_rps, 2) if plain_rps else None,
+        # Median ms of CPU per request by process, each side (None off Linux).
+        "cpu_ms": {
+            side: {name: statistics.median(r[name] for r in rounds_) for name in rounds_[0]}
+            if rounds_
+            else None
+            for side, rounds_ in spent.items()
+        },
         "errors": errors,
         "first_error": first_error,
     }

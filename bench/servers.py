@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.generate import BASE_DIR, BenchError, log
 
@@ -121,10 +122,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+class Served(NamedTuple):
+    """A running app: where it listens, and its process group (the server and its workers)."""
+
+    port: int
+    group: int
+
+
 @contextmanager
-def serve(*apps: App) -> Iterator[list[int]]:
-    """Runs each app on a free loopback port until the block ends; yields the ports. The apps
-    start side by side (each imports Django for seconds) before the first is awaited."""
+def serve(*apps: App) -> Iterator[list[Served]]:
+    """Runs each app on a free loopback port until the block ends. The apps start side by side
+    (each imports Django for seconds) before the first is awaited."""
     started: list[tuple[subprocess.Popen[bytes], int]] = []
     try:
         for app in apps:
@@ -142,7 +150,7 @@ def serve(*apps: App) -> Iterator[list[int]]:
             started.append((process, port))
         for process, port in started:
             wait_until_ready(port, process)
-        yield [port for _process, port in started]
+        yield [Served(port, process.pid) for process, port in started]
     finally:
         for process, _port in started:
             _stop(process)
@@ -171,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     for round_number in range(1, known.rounds + 1):
         for server in candidates:
             app = App(server, run.server_env(options), log_dir / "servers.log")
-            with serve(app) as (port,):
+            with serve(app) as [(port, _group)]:
                 tokens = run.obtain_tokens(port, setup.usernames)
                 for workload in workloads:
                     targets = run.authorized(workload.targets, tokens)

@@ -64,6 +64,10 @@ def test_the_report_states_the_ratio_to_the_plain_build_and_the_scenarios() -> N
         "api_median_rps": 510.0,
         "plain_median_rps": 800.0,
         "ratio": 0.64,
+        "cpu_ms": {
+            "api": {"server": 2.5, "postgres": 0.7, "redis": 0.1, "total": 3.3},
+            "plain": None,
+        },
     }
     latency = {"p50": 1.0, "p95": 2.0, "p99": 3.0, "max": 4.0}
     results = {
@@ -98,7 +102,10 @@ def test_the_report_states_the_ratio_to_the_plain_build_and_the_scenarios() -> N
 
     lines = run.render_plain([workload]) + run.render_scenarios(results)
 
-    assert "| W5 | 510 | 800 | 0.64x | 500/800, 520/820, 510/790 |" in lines
+    assert (
+        "| W5 | 510 | 800 | 0.64x | 500/800, 520/820, 510/790 | 3.30 (2.50 + 0.70 + 0.10) | — |"
+        in lines
+    )
     assert any(line.startswith("| POST /patients/") and "| **no** |" in line for line in lines)
     # Slow 200s miss the target; 503 query_timeout answers are clean.
     assert any("q=maria" in line and line.endswith("| **no** |") for line in lines)
