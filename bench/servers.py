@@ -68,6 +68,11 @@ class Server:
             "--backlog", "2048",
             "--log-level", "warning",
             "--error-logfile", str(log_path),
+            # A listening socket per worker (SO_REUSEPORT): the kernel spreads new connections
+            # over the workers. On one shared socket, whichever worker woke first took a burst
+            # of them: wrk's 16 keep-alive connections all went to one worker in about one
+            # round of four, on one core, at ~60 % of the throughput (docs/performance.md).
+            "--reuse-port",
         ]  # fmt: skip
         if self.kind == "gthread":
             command += ["--worker-class", "gthread", "--threads", str(self.threads)]
