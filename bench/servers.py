@@ -28,6 +28,7 @@ from bench.generate import BASE_DIR, BenchError, log
 HOST = "127.0.0.1"
 # Behind the TLS-terminating proxy of production: without it, DEBUG-off settings redirect to https.
 PROXY_HEADERS = (("X-Forwarded-Proto", "https"),)
+STOP_SECONDS = 3
 # The server `make bench` and the deployment docs use (docs/performance.md: the measurement).
 SERVER = "gthread"
 
@@ -119,10 +120,15 @@ class App:
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
     # SIGINT: gunicorn's and granian's quick shutdown; SIGTERM would wait on keep-alive clients.
-    os.killpg(process.pid, signal.SIGINT)
+    # To the server's main process only, which passes it on: a gthread worker that got SIGINT
+    # from the group and then SIGQUIT from its arbiter re-entered its thread pool's shutdown
+    # from the second signal's handler and deadlocked on the pool's lock (py-spy), until the
+    # arbiter killed it 30 s later. Whatever still runs after STOP_SECONDS is killed.
+    os.kill(process.pid, signal.SIGINT)
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=STOP_SECONDS)
     except subprocess.TimeoutExpired:
+        log(f"the server (pid {process.pid}) outlived SIGINT by {STOP_SECONDS} s: killed")
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
