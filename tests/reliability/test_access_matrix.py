@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.test import override_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -33,6 +32,7 @@ from fhir.models import ExportJob
 from patient.models import Patient
 from patient.services import patient_merge
 from tests.audit.test_coverage import audited_endpoints
+from tests.db import built_once
 from tests.factories import DocumentFactory, OrganizationFactory, PatientFactory, UserFactory
 from tests.writes import writes_recorded
 
@@ -158,14 +158,12 @@ def _clinic(organization: Organization, admin: User) -> Clinic:
 def built_world(
     django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[World, Path]]:
-    """Both clinics, built once for the module in a transaction that is rolled back at its end.
-    Each test runs in a savepoint inside it (pytest-django's `db`), so it sees the records as
-    built and what it changes is undone; it gets its own copy of the files (`world`)."""
+    """Both clinics, built once for the module (`tests.db.built_once`); each test gets its own
+    copy of the files (`world`)."""
     media = tmp_path_factory.mktemp("access-matrix") / "media"
     with (
-        django_db_blocker.unblock(),
         override_settings(STORAGE_BACKEND="local", MEDIA_ROOT=media),
-        transaction.atomic(),
+        built_once(django_db_blocker),
     ):
         organization = OrganizationFactory.create(name="Northside Clinic", slug="northside")
         other = OrganizationFactory.create(name="Southside Clinic", slug="southside")
@@ -182,7 +180,6 @@ def built_world(
             users=users,
         )
         yield world, media
-        transaction.set_rollback(True)
 
 
 @pytest.fixture
