@@ -5,7 +5,8 @@
   makes are named `... Zzbench...` and deleted when the run ends (`delete_written`).
 - W10: the crafted worst-case ranked searches, each timed alone.
 - W11: one user runs 8 W10 searches at a time while another user's W5 (detail) latency is
-  measured; compared with the same measurement on a quiet server.
+  measured; compared with the same measurement on a quiet server. The searcher's clients send
+  a refused search again after its Retry-After; then, reported apart, at once (a flood).
 
 W10 and W11 accept a 503 `query_timeout` and a 429 as clean answers (a bounded search refuses
 instead of starving the others): they are counted apart from errors.
@@ -59,20 +60,25 @@ def outcome(status: int, body: bytes) -> str:
     return "error"
 
 
-def timed_get(port: int, path: str, token: str) -> tuple[float, int, bytes]:
-    """One GET on a fresh connection: (ms, status, body); status 0 when it failed."""
+def timed_get(port: int, path: str, token: str) -> tuple[float, int, bytes, float]:
+    """One GET on a fresh connection: (ms, status, body, the seconds of its Retry-After or 0);
+    status 0 when it failed."""
     connection = http.client.HTTPConnection(HOST, port, timeout=SEARCH_TIMEOUT_S)
     started = time.perf_counter()
+    retry_after = 0.0
     try:
         connection.request("GET", path, headers=dict(bearer(token)))
         response = connection.getresponse()
         body = response.read()
         status = response.status
+        retry_after = float(response.getheader("Retry-After") or 0)
     except OSError as error:
         body, status = str(error).encode(), 0
+    except ValueError:  # a Retry-After that is a date: none of the API's
+        pass
     finally:
         connection.close()
-    return (time.perf_counter() - started) * 1000, status, body
+    return (time.perf_counter() - started) * 1000, status, body, retry_after
 
 
 # --- W9 ----------------------------------------------------------------------------------------
@@ -161,7 +167,7 @@ def run_w10(port: int, token: str) -> dict[str, Any]:
     for term in CRAFTED_SEARCHES:
         timings, outcomes, statuses = [], [], []
         for _ in range(SEARCH_REPEATS):
-            ms, status, body = timed_get(port, f"{PATIENTS}search/?q={term}", token)
+            ms, status, body, _retry_after = timed_get(port, f"{PATIENTS}search/?q={term}", token)
             timings.append(ms)
             statuses.append(status)
             outcomes.append(outcome(status, body))
@@ -179,9 +185,14 @@ def run_w10(port: int, token: str) -> dict[str, Any]:
 
 
 @contextmanager
-def searching(port: int, token: str, parallel: int) -> Iterator[dict[str, int]]:
+def searching(
+    port: int, token: str, parallel: int, *, honor_retry_after: bool = True
+) -> Iterator[dict[str, int]]:
     """`parallel` threads, each running the crafted searches one after another, until the block
-    ends; yields the tally of their outcomes."""
+    ends; yields the tally of their outcomes. A refused search is sent again after its
+    Retry-After, as the API asks (the SPA and the integrators' clients do); without
+    `honor_retry_after`, at once (a client flooding the API, which production's per-user rate
+    limit bounds and the bench's raised one does not)."""
     tally = {"ok": 0, "clean": 0, "error": 0}
     stop = threading.Event()
     lock = threading.Lock()
@@ -190,10 +201,12 @@ def searching(port: int, token: str, parallel: int) -> Iterator[dict[str, int]]:
         k = offset
         while not stop.is_set():
             term = CRAFTED_SEARCHES[k % len(CRAFTED_SEARCHES)]
-            _ms, status, body = timed_get(port, f"{PATIENTS}search/?q={term}", token)
+            _ms, status, body, retry_after = timed_get(port, f"{PATIENTS}search/?q={term}", token)
             with lock:
                 tally[outcome(status, body)] += 1
             k += 1
+            if honor_retry_after and retry_after:
+                stop.wait(retry_after)
 
     threads = [threading.Thread(target=search, args=(k,), daemon=True) for k in range(parallel)]
     for thread in threads:
@@ -209,22 +222,28 @@ def searching(port: int, token: str, parallel: int) -> Iterator[dict[str, int]]:
 def run_w11(
     port: int, searcher_token: str, detail_targets: list[Target], seconds: float
 ) -> dict[str, Any]:
-    """The other user's W5 p95, quiet and while the searcher runs STARVING_SEARCHES at once."""
+    """The other user's W5 p95, quiet and while the searcher runs STARVING_SEARCHES at once:
+    as clients that send a refused search again after its Retry-After (the target), then as
+    a flood that sends it again at once (`flood`, reported)."""
 
     def detail() -> Result:
         return loadgen.run_open_loop(
             HOST, port, detail_targets, rate=STARVED_RATE, duration=seconds, connections=4
         )
 
+    def starve(honor_retry_after: bool) -> dict[str, Any]:
+        with searching(
+            port, searcher_token, STARVING_SEARCHES, honor_retry_after=honor_retry_after
+        ) as tally:
+            time.sleep(min(2.0, seconds / 2))  # the searches are under way
+            starved = detail().summary()
+        p95 = starved["latency_ms"]["p95"]
+        return {
+            "starved": starved,
+            "searches": dict(tally),
+            "ratio_p95": round(p95 / quiet_p95, 2) if quiet_p95 else None,
+        }
+
     quiet = detail().summary()
-    with searching(port, searcher_token, STARVING_SEARCHES) as tally:
-        time.sleep(min(2.0, seconds / 2))  # the searches are under way
-        starved = detail().summary()
     quiet_p95 = quiet["latency_ms"]["p95"]
-    starved_p95 = starved["latency_ms"]["p95"]
-    return {
-        "quiet": quiet,
-        "starved": starved,
-        "searches": dict(tally),
-        "ratio_p95": round(starved_p95 / quiet_p95, 2) if quiet_p95 else None,
-    }
+    return {"quiet": quiet, **starve(honor_retry_after=True), "flood": starve(False)}

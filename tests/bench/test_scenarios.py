@@ -1,6 +1,9 @@
 """W9-W11 of the benchmark: what they send, how their answers are judged, and the cleanup."""
 
+import http.server
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -97,6 +100,11 @@ def test_the_report_states_the_ratio_to_the_plain_build_and_the_scenarios() -> N
             "starved": {"latency_ms": latency | {"p95": 5.0}, "errors": 0},
             "searches": {"ok": 3, "clean": 5, "error": 0},
             "ratio_p95": 2.5,
+            "flood": {
+                "starved": {"latency_ms": latency | {"p95": 9.0}, "errors": 0},
+                "searches": {"ok": 2, "clean": 70, "error": 0},
+                "ratio_p95": 4.5,
+            },
         },
     }
 
@@ -112,3 +120,46 @@ def test_the_report_states_the_ratio_to_the_plain_build_and_the_scenarios() -> N
     assert any("q=amriaagrcia" in line and line.endswith("| yes |") for line in lines)
     assert "ratio of p95s 2.5 (target <= 2: **no**)" in lines[-1]
     assert "5 clean refusals" in lines[-1]
+    assert "at once (a flood" in lines[-1]
+    assert "p95 9.00 ms, ratio 4.5; 2 ok, 70 clean refusals" in lines[-1]
+
+
+class _Refusing(http.server.BaseHTTPRequestHandler):
+    """Refuses every request as the concurrency limit does: 429 with Retry-After: 1."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.server.requests += 1  # type: ignore[attr-defined]
+        body = b'{"error": {"code": "too_many_concurrent_requests"}}'
+        self.send_response(429)
+        self.send_header("Retry-After", "1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_w11_searcher_waits_out_each_retry_after_and_the_flood_does_not() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    server.requests = 0  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        _ms, status, _body, retry_after = scenarios.timed_get(port, "/", "token")
+        assert (status, retry_after) == (429, 1.0)
+
+        counts = {}
+        for honor in (True, False):
+            server.requests = 0  # type: ignore[attr-defined]
+            with scenarios.searching(port, "token", 4, honor_retry_after=honor) as tally:
+                time.sleep(0.5)
+            counts[honor] = server.requests  # type: ignore[attr-defined]
+            assert tally["clean"] == counts[honor]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    # Within half a second: one try per client, then each waits its second out.
+    assert counts[True] == 4
+    assert counts[False] > 20
