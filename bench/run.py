@@ -858,15 +858,14 @@ def render_scenarios(results: dict[str, Any]) -> list[str]:
         f"Searches answered: {searches['ok']} ok, {searches['clean']} clean refusals, "
         f"{searches['error']} errors; each refused one sent again after its Retry-After.",
     ]
-    flood = w11.get("flood")
-    if flood:
-        lines[-1] += (
-            f" The same searcher resending refused searches at once (a flood, which "
-            f"production's per-user rate limit bounds and the bench's raised one does not): p95 "
-            f"{flood['starved']['latency_ms']['p95']:.2f} ms, ratio {flood['ratio_p95']}; "
-            f"{flood['searches']['ok']} ok, {flood['searches']['clean']} clean refusals, "
-            f"{flood['searches']['error']} errors."
-        )
+    flood = w11["flood"]
+    lines[-1] += (
+        f" The same searcher resending refused searches at once (a flood, which production's "
+        f"per-user rate limit bounds and the bench's raised one does not): p95 "
+        f"{flood['starved']['latency_ms']['p95']:.2f} ms, ratio {flood['ratio_p95']}; "
+        f"{flood['searches']['ok']} ok, {flood['searches']['clean']} clean refusals, "
+        f"{flood['searches']['error']} errors."
+    )
     return lines
 
 
