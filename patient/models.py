@@ -24,6 +24,19 @@ def age_on(date_of_birth: date, today: date) -> int:
     return today.year - date_of_birth.year - (0 if had_birthday else 1)
 
 
+class PatientQuerySet(OrganizationScopedQuerySet["Patient"]):
+    """Patients; the rows of a ranked search also carry what they rank (`ranked_from`: the rows
+    searched and the term), which its pagination reads to rank no more than a page needs
+    (patient/search.py)."""
+
+    ranked_from: tuple[models.QuerySet["Patient"], str] | None = None
+
+    def _clone(self) -> "PatientQuerySet":
+        clone: PatientQuerySet = super()._clone()  # type: ignore[misc]
+        clone.ranked_from = self.ranked_from
+        return clone
+
+
 class Patient(models.Model):
     """A person the clinic cares for. Never hard-deleted through the API: archived instead."""
 
@@ -72,7 +85,7 @@ class Patient(models.Model):
         db_index=False,
     )
 
-    objects = OrganizationScopedQuerySet.as_manager()
+    objects = PatientQuerySet.as_manager()
     history = HistoricalRecords()
     # Set by the services: django-simple-history records this user as the author of a version.
     _history_user: Any

@@ -2,23 +2,27 @@
 
 On PostgreSQL both are served by trigram GIN indexes (migration 0002) built on exactly the
 expressions used here: `UPPER(col::text)`, which is what Django's `icontains` compiles to and
-what the fuzzy name match below is written against. On SQLite the ranked search falls back to
-substring matching with a simple rank.
+what the fuzzy name match below is written against. A page of the ranked search past a thousand
+candidates is read from the nearest-names GiST index (migration 0007, `RankedPagination`). On
+SQLite the ranked search falls back to substring matching with a simple rank.
 """
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import reduce
 from operator import or_
 from typing import Any
 
 from django.contrib.postgres.lookups import TrigramWordSimilar
-from django.contrib.postgres.search import TrigramWordSimilarity
+from django.contrib.postgres.search import TrigramWordDistance, TrigramWordSimilarity
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
     Case,
     F,
     FloatField,
+    Func,
     Lookup,
     Q,
     QuerySet,
@@ -28,8 +32,10 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Cast, Greatest, Upper
+from rest_framework.request import Request
 
-from patient.models import Patient, PatientAlias
+from patient.models import Patient, PatientAlias, PatientQuerySet
+from pms.pagination import PageNumberPagination
 
 # Only digits and phone punctuation: the term may be (part of) a phone number.
 _PHONE_LIKE = re.compile(r"^[0-9+()./\s-]*[0-9][0-9+()./\s-]*$")
@@ -37,6 +43,9 @@ _PHONE_LIKE = re.compile(r"^[0-9+()./\s-]*[0-9][0-9+()./\s-]*$")
 _MAX_VARIANT_QUERY = 16
 # A transposition-corrected spelling ranks just below the same match typed correctly.
 _VARIANT_WEIGHT = 0.9
+# The rank of an exact MRN, email or former MRN, and of a substring match anywhere.
+_EXACT_IDENTIFIER = 1.0
+_SUBSTRING = 0.5
 # pg_trgm word-similarity threshold of the ranked /search/. At 0.4 swapped letters are always
 # found (`jhon`, `sanodval`) and a common name has few enough candidates to rank (17 ms at a
 # million patients); 0.3 also finds a changed letter in a short name but is several times slower.
@@ -66,6 +75,11 @@ def alias_condition(mrn: str) -> Q:
     """Patients that `mrn` was the MRN of a record merged into (an alias)."""
     aliases = PatientAlias.objects.filter(mrn=mrn.strip().upper()).values("patient_id")
     return Q(InSubquery(F("pk"), Subquery(aliases)))
+
+
+def exact_identifier_condition(term: str) -> Q:
+    """The term is a patient's MRN, email or former MRN, exactly (the best match there is)."""
+    return Q(mrn__iexact=term) | Q(email__iexact=term) | alias_condition(term)
 
 
 def search_condition(term: str) -> Q:
@@ -114,12 +128,21 @@ def transpositions(needle: str) -> list[str]:
     return variants
 
 
+def normalized(term: str) -> str:
+    return " ".join(term.split())
+
+
 def ranked_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
-    """Patients matching `term`, best first; ties by name, then id (stable pages)."""
-    term = " ".join(term.split())
+    """Patients matching `term`, best first; ties by id, the order of registration (stable
+    pages, and the order the nearest-names index gives ties in)."""
+    term = normalized(term)
     if connections[queryset.db].vendor == "postgresql":
-        return _ranked_trigram_search(queryset, term)
-    return _ranked_substring_search(queryset, term)
+        ranked = _ranked_trigram_search(queryset, term)
+    else:
+        ranked = _ranked_substring_search(queryset, term)
+    if isinstance(ranked, PatientQuerySet):
+        ranked.ranked_from = (queryset, term)
+    return ranked
 
 
 def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
@@ -133,8 +156,8 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     contains = [Q(full_name__icontains=v) for v in variants]
     fuzzy_name = reduce(or_, contains, Q(word_similar(name, needle)))
     identifier = Case(
-        When(Q(mrn__iexact=term) | Q(email__iexact=term) | alias_condition(term), then=Value(1.0)),
-        When(search_condition(term), then=Value(0.5)),
+        When(exact_identifier_condition(term), then=Value(_EXACT_IDENTIFIER)),
+        When(search_condition(term), then=Value(_SUBSTRING)),
         default=Value(0.0),
         output_field=FloatField(),
     )
@@ -154,13 +177,13 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     return (
         queryset.filter(fuzzy_name | search_condition(term))
         .alias(search_rank=rank)
-        .order_by("-search_rank", "full_name", "id")
+        .order_by("-search_rank", "id")
     )
 
 
 def _ranked_substring_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:
     rank = Case(
-        When(Q(mrn__iexact=term) | Q(email__iexact=term) | alias_condition(term), then=Value(3)),
+        When(exact_identifier_condition(term), then=Value(3)),
         When(full_name__istartswith=term, then=Value(2)),
         When(full_name__icontains=term, then=Value(1)),
         default=Value(0),
@@ -168,8 +191,132 @@ def _ranked_substring_search(queryset: QuerySet[Patient], term: str) -> QuerySet
     return (
         queryset.filter(search_condition(term))
         .alias(search_rank=rank)
-        .order_by("-search_rank", "full_name", "id")
+        .order_by("-search_rank", "id")
     )
+
+
+class IdDistance(Func):
+    """`id::float8 <-> 0`: the id as the nearest-names index's second ORDER BY distance (ties
+    by id; PostgreSQL takes only a float beside the lossy word distance)."""
+
+    arg_joiner = " <-> "
+    template = "%(expressions)s"
+    output_field = FloatField()
+
+    def __init__(self) -> None:
+        super().__init__(
+            Cast(F("id"), FloatField()), Cast(Value(0.0), FloatField()), output_field=FloatField()
+        )
+
+
+def nearest_names_query(searched: QuerySet[Patient], needle: str, depth: int) -> QuerySet[Any]:
+    """(id, word distance) of the `depth` names of `searched` nearest to `needle` that are
+    similar at least the `%>` threshold, nearest first, ties by id: an ordered walk of the
+    nearest-names GiST index (migration 0007)."""
+    return (
+        searched.filter(full_name__trigram_word_similar=needle)
+        .annotate(name_distance=TrigramWordDistance(needle, "full_name"))
+        .order_by("name_distance", IdDistance())
+        .values_list("pk", "name_distance")[:depth]
+    )
+
+
+def nearest_names(ranked: QuerySet[Patient], depth: int) -> QuerySet[Patient] | None:
+    """`ranked` (a `ranked_search`) narrowed to the rows its first `depth` results are among,
+    found with the nearest-names GiST index; None when that cannot be proven.
+
+    The rank is the greatest of a name's word similarity, 0.9 x a transposed spelling's, 1.0
+    for an exact identifier and 0.5 for a substring anywhere. The index gives the `depth` names
+    of the searched rows nearest to the term, ties by id, as the ranking orders them. When the
+    last of them is similar above 0.9, no row ranked by anything but its name or an exact
+    identifier can be among the first `depth`: those are the nearest names and the exact
+    identifiers, and only they are ranked. Otherwise (few names near the term: `jhon`,
+    `rodriguezrodrigu`) it is None, and every candidate is ranked. PostgreSQL only.
+    """
+    ranked_from = getattr(ranked, "ranked_from", None)
+    if ranked_from is None or connections[ranked.db].vendor != "postgresql":
+        return None
+    searched, term = ranked_from
+    needle = term.upper()
+    # From the searched rows, not `ranked`: beside the candidates' condition the planner
+    # expects a handful of rows and sorts every name match instead of walking the index.
+    # Only names similar at least 0.9 can prove anything, and with that threshold the index
+    # skips every page of names that cannot reach it: a term with few near names costs 1 ms,
+    # not the 30-70 ms of walking the clinic's names (`jhon`, `sanodval`). The threshold is
+    # this transaction's (the search runs in `@bounded`'s), set back after the read.
+    with similarity_threshold(ranked.db, _VARIANT_WEIGHT):
+        nearest = list(nearest_names_query(searched, needle, depth))
+    if len(nearest) < depth or nearest[-1][1] >= 1 - _VARIANT_WEIGHT:
+        return None
+    ids = [pk for pk, _distance in nearest]
+    return ranked.filter(Q(pk__in=ids) | exact_identifier_condition(term))
+
+
+class RankedPagination(PageNumberPagination):
+    """The ranked search's pages, without ranking more than a page needs.
+
+    First the nearest names are asked whether they hold the page (`nearest_names`: a common
+    name, such as `maria` with 22,866 candidates in the largest clinic). If they do, the count
+    is the capped count of the candidates, unranked, and only the nearest names and exact
+    identifiers are ranked for the page. If not, one ranking pass gives both: the ids of the
+    first `COUNT_LIMIT` + 1 candidates in rank order (their number is the capped count), and the
+    page among them, read by primary key and put in their order (a page past them falls back to
+    the ranked query with OFFSET).
+    """
+
+    def paginate_queryset(
+        self, queryset: Any, request: Request, view: Any = None
+    ) -> list[Any] | None:
+        self._nearest = None
+        raw = request.query_params.get(self.page_query_param) or "1"
+        if isinstance(queryset, QuerySet) and raw.isdigit():
+            depth = int(raw) * self.get_page_size(request) + 1
+            if 0 < depth <= self.max_results + 1:
+                self._nearest = nearest_names(queryset, depth)
+        return super().paginate_queryset(queryset, request, view)
+
+    def _capped_count(self, queryset: Any) -> tuple[int, bool]:
+        self._ranked_ids = None
+        if self._nearest is not None or not isinstance(queryset, QuerySet):
+            return super()._capped_count(queryset)
+        self._ranked_ids = list(queryset.values_list("pk", flat=True)[: self.count_limit + 1])
+        if len(self._ranked_ids) > self.count_limit:
+            return self.count_limit, False
+        return len(self._ranked_ids), True
+
+    def _rows(self, queryset: Any, offset: int, limit: int) -> list[Any]:
+        if self._nearest is not None:
+            return list(self._nearest[offset : offset + limit])
+        ids = getattr(self, "_ranked_ids", None)  # None: the view knew its count
+        if ids is None or (offset + limit > len(ids) and not self.count_exact):
+            return super()._rows(queryset, offset, limit)
+        page_ids = ids[offset : offset + limit]
+        rows = {_pk_of(row): row for row in queryset.filter(pk__in=page_ids).order_by()}
+        return [rows[pk] for pk in page_ids if pk in rows]
+
+
+def _pk_of(row: Any) -> Any:
+    """The primary key of a model row or of a `.values()` row (which names it `id`)."""
+    return row["id"] if isinstance(row, dict) else row.pk
+
+
+@contextmanager
+def similarity_threshold(using: str, threshold: float) -> Iterator[None]:
+    """The `%>` threshold at `threshold` for this transaction's statements in the block, and
+    as it was again after it (a failed statement's rollback also restores it)."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('pg_trgm.word_similarity_threshold'), "
+            "set_config('pg_trgm.word_similarity_threshold', %s, true)",
+            [str(threshold)],
+        )
+        (before, _now) = cursor.fetchone()
+        try:
+            yield
+        finally:
+            cursor.execute(
+                "SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", [before]
+            )
 
 
 def set_similarity_threshold(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:

@@ -17,6 +17,7 @@ from audit.mixins import AuditedViewMixin
 from patient import selectors, services
 from patient.filters import PatientFilterSet, PatientSearchFilterSet
 from patient.models import Patient
+from patient.search import RankedPagination
 from patient.serializers import (
     PATIENT_OUTPUT,
     DuplicateCandidateSerializer,
@@ -33,7 +34,6 @@ from patient.serializers import (
 from pms.bounded import bounded
 from pms.exceptions import PreconditionFailed
 from pms.idempotency import IDEMPOTENCY_KEY_HEADER, idempotent
-from pms.pagination import RankedPagination
 from pms.permissions import HasActionRole
 from pms.scoping import ScopedViewMixin
 

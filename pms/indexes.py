@@ -9,8 +9,9 @@ millions of rows. CONCURRENTLY cannot run in a transaction, so a migration using
 from typing import Any
 
 from django.contrib.postgres.indexes import GinIndex, OpClass
-from django.contrib.postgres.operations import AddIndexConcurrently, TrigramExtension
+from django.contrib.postgres.operations import AddIndexConcurrently, CreateExtension
 from django.db import migrations
+from django.db.models import Index
 from django.db.models.functions import Upper
 
 
@@ -41,26 +42,37 @@ class _OnlyOnPostgreSQL(AddIndexConcurrentlyOnPostgreSQL):
     elsewhere = None
 
 
-def trigram_index(model_name: str, field: str, name: str) -> migrations.SeparateDatabaseAndState:
-    """A trigram GIN index on `UPPER(field)`, the expression Django compiles `icontains` to on
-    PostgreSQL (`UPPER("field"::text) LIKE UPPER(%s)`), which the ranked search's word
-    similarity is written against too: one index serves both.
-
-    PostgreSQL only, and outside the models' state: SQLite (the embedded default) cannot build
-    a GIN index, and its table rebuilds recreate every index the state holds."""
-    index = GinIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=name)
+def postgresql_only_index(model_name: str, index: Index) -> migrations.SeparateDatabaseAndState:
+    """`index`, built CONCURRENTLY on PostgreSQL and nowhere else, and outside the models'
+    state: SQLite (the embedded default) cannot build a GIN or GiST index, and its table
+    rebuilds recreate every index the state holds."""
     return migrations.SeparateDatabaseAndState(
         database_operations=[_OnlyOnPostgreSQL(model_name=model_name, index=index)]
     )
 
 
-class TrigramExtensionOnPostgreSQL(TrigramExtension):
-    """pg_trgm, created on PostgreSQL and dropped when its migration is reversed. Django's
-    reverse lacks the vendor check its forward has: on SQLite it queried `pg_extension`, a
-    table SQLite does not have."""
+def trigram_index(model_name: str, field: str, name: str) -> migrations.SeparateDatabaseAndState:
+    """A trigram GIN index on `UPPER(field)`, the expression Django compiles `icontains` to on
+    PostgreSQL (`UPPER("field"::text) LIKE UPPER(%s)`), which the ranked search's word
+    similarity is written against too: one index serves both (PostgreSQL only)."""
+    index = GinIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=name)
+    return postgresql_only_index(model_name, index)
+
+
+class ExtensionOnPostgreSQL(CreateExtension):
+    """A PostgreSQL extension, created there and dropped when its migration is reversed.
+    Django's reverse lacks the vendor check its forward has: on SQLite it queried
+    `pg_extension`, a table SQLite does not have."""
 
     def database_backwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
     ) -> None:
         if schema_editor.connection.vendor == "postgresql":
             super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class TrigramExtensionOnPostgreSQL(ExtensionOnPostgreSQL):
+    """pg_trgm, for every app's trigram indexes."""
+
+    def __init__(self) -> None:
+        super().__init__("pg_trgm")

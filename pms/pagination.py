@@ -169,35 +169,3 @@ class PageNumberPagination(pagination.PageNumberPagination):
                     "results are refused (400): narrow the filters or reverse the ordering."
                 )
         return parameters
-
-
-class RankedPagination(PageNumberPagination):
-    """For an ordering that ranks every match before the first row comes out (the ranked
-    search): one ranking pass gives both the count and the page.
-
-    The ids of the first `COUNT_LIMIT` + 1 matches are read in rank order (their
-    number is the capped count), and a page among them is then read by primary key, unranked,
-    and put in their order. A separate COUNT would match every candidate a second time. A
-    page past those ids falls back to the ranked query with OFFSET.
-    """
-
-    def _capped_count(self, queryset: Any) -> tuple[int, bool]:
-        if not isinstance(queryset, QuerySet):
-            return super()._capped_count(queryset)
-        self._ranked_ids = list(queryset.values_list("pk", flat=True)[: self.count_limit + 1])
-        if len(self._ranked_ids) > self.count_limit:
-            return self.count_limit, False
-        return len(self._ranked_ids), True
-
-    def _rows(self, queryset: Any, offset: int, limit: int) -> list[Any]:
-        ids = getattr(self, "_ranked_ids", None)  # None: the view knew its count
-        if ids is None or (offset + limit > len(ids) and not self.count_exact):
-            return super()._rows(queryset, offset, limit)
-        page_ids = ids[offset : offset + limit]
-        rows = {_pk_of(row): row for row in queryset.filter(pk__in=page_ids).order_by()}
-        return [rows[pk] for pk in page_ids if pk in rows]
-
-
-def _pk_of(row: Any) -> Any:
-    """The primary key of a model row or of a `.values()` row (which names it `id`)."""
-    return row["id"] if isinstance(row, dict) else row.pk

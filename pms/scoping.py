@@ -12,6 +12,7 @@ from typing import Any, ClassVar, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.models.functions import Cast
 
 _Model = TypeVar("_Model", bound=models.Model)
 
@@ -40,7 +41,10 @@ class OrganizationScopedQuerySet(models.QuerySet[_Model]):
         organization_id = clinic_of(user)
         if organization_id is None:
             return self.none()
-        return self.filter(**{self.organization_lookup: organization_id})
+        # Sent as a bigint, the column's type: an index of btree_gist (the ranked search's
+        # nearest names) serves `organization_id = 1::bigint` only, not the integer `1`.
+        scope = Cast(models.Value(organization_id), models.BigIntegerField())
+        return self.filter(**{self.organization_lookup: scope})
 
 
 class ScopedViewMixin:

@@ -86,8 +86,9 @@ def test_ranked_search_pages_are_the_ranking_cut_in_pages(
     monkeypatch: Any,
     count_limit: int,
 ) -> None:
-    # One ranking pass gives the count and the pages; past `count_limit` ids (7: pages 2 and
-    # later of 4) the pages come from the ranked query itself. Either way: the same sequence.
+    # Too few names near "ada" to prove a page from the nearest names: one ranking pass gives
+    # the count and the pages; past `count_limit` ids (7: pages 2 and later of 4) the pages
+    # come from the ranked query itself. Either way: the same sequence.
     monkeypatch.setattr(pagination, "COUNT_LIMIT", count_limit)
     PatientFactory.create_batch(3, organization=clinician.organization, full_name="Adam Other")
     everything = as_clinician.get(f"{PATIENTS_URL}search/?q=ada&page_size=100").json()

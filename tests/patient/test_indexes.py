@@ -15,7 +15,7 @@ from accounts.models import Organization, User
 from patient.duplicates import Identity, candidate_condition
 from patient.filters import PatientFilterSet, PatientSearchFilterSet
 from patient.models import Patient
-from patient.search import indexed_upper, search_condition, word_similar
+from patient.search import indexed_upper, nearest_names_query, search_condition, word_similar
 from patient.selectors import patient_list
 from tests.factories import PatientFactory
 
@@ -79,6 +79,18 @@ def test_the_ranked_search_reaches_the_trigram_indexes() -> None:
     explained = plan(queryset)
     assert "patient_full_name_trgm_idx" in explained
     assert "patient_mrn_trgm_idx" in explained
+
+
+@pytest.mark.usefixtures("presorted")
+def test_the_nearest_names_walk_the_organization_led_gist_index(clinician: User) -> None:
+    # The scope is sent as a bigint (pms/scoping.py): as an integer, btree_gist's column
+    # would not serve it and the walk would cross every clinic's names.
+    explained = plan(nearest_names_query(patient_list(user=clinician), "MARIA", 21))
+
+    assert "Index Scan using patient_org_name_gist_idx on patient_patient" in explained
+    assert "Index Cond: ((organization_id = " in explained
+    assert "Order By: " in explained
+    assert "Sort" not in explained
 
 
 @pytest.mark.usefixtures("presorted")

@@ -1,16 +1,18 @@
 """GET /patients/search/?q=: ranked search over name, MRN, email and phone."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.models import Organization
+from accounts.models import Organization, User
 from patient.filters import years_before
 from patient.models import Gender, Patient
-from patient.search import transpositions
+from patient.search import nearest_names, ranked_search, transpositions
+from patient.selectors import patient_list
 from tests.factories import PatientFactory
 from tests.patient.conftest import SEARCH_URL, error_code, error_details, ids
 
@@ -181,3 +183,99 @@ class TestTypoTolerantSearchOnPostgreSQL:
             cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
 
         assert search(as_clinician, "q=smyth")[0] == people["smith"].pk
+
+
+@pytest.mark.usefixtures("postgres_only")
+class TestNearestNamesOnPostgreSQL:
+    """A common name's page is ranked among the nearest names (patient/search.py,
+    `nearest_names`), and is the page the full ranking gives."""
+
+    @pytest.fixture
+    def marias(self, organization: Organization) -> dict[str, Any]:
+        make = PatientFactory.create
+        return {
+            # The exact MRN ranks 1.0, as a whole-word Maria does, and first of them by id;
+            # its name is nowhere near the term.
+            "mrn": make(organization=organization, full_name="Yan Other", mrn="MARIA"),
+            "marias": [make(organization=organization, full_name=f"Maria Q{n}") for n in range(30)],
+            # Near, and not a whole-word match: "Mariana" ranks below every "Maria".
+            "mariana": make(organization=organization, full_name="Mariana Lopez"),
+            # Matched by the email's substring only: last.
+            "email": make(
+                organization=organization, full_name="Zed Other", email="maria@example.com"
+            ),
+            # Another clinic's Maria is never seen.
+            "elsewhere": make(full_name="Maria Elsewhere"),
+        }
+
+    def ranking(self, clinician: User, term: str) -> list[int]:
+        ranked = ranked_search(patient_list(user=clinician), term)
+        return list(ranked.values_list("pk", flat=True))
+
+    def test_the_pages_of_a_common_name_are_the_full_ranking_cut_in_pages(
+        self, as_clinician: APIClient, clinician: User, marias: dict[str, Any]
+    ) -> None:
+        expected = self.ranking(clinician, "maria")
+        seen: list[int] = []
+        for page in range(1, 12):
+            response = as_clinician.get(f"{SEARCH_URL}?q=maria&page_size=4&page={page}")
+            assert response.status_code == 200
+            seen += ids(response)
+            if response.json()["next"] is None:
+                break
+
+        assert seen == expected
+        assert expected[:31] == [marias["mrn"].pk] + [row.pk for row in marias["marias"]]
+        assert expected[31:] == [marias["mariana"].pk, marias["email"].pk]
+        assert marias["elsewhere"].pk not in seen
+
+    def test_the_page_is_read_from_the_nearest_names_when_they_prove_it(
+        self, clinician: User, marias: dict[str, Any]
+    ) -> None:
+        ranked = ranked_search(patient_list(user=clinician), "maria")
+
+        narrowed = nearest_names(ranked, depth=21)
+        assert narrowed is not None
+        # The 21 nearest Marias and the exact MRN: nothing else is ranked.
+        assert set(narrowed.values_list("pk", flat=True)) == {marias["mrn"].pk} | {
+            row.pk for row in marias["marias"][:21]
+        }
+        assert (
+            list(narrowed.values_list("pk", flat=True)[:21])
+            == self.ranking(clinician, "maria")[:21]
+        )
+        # Past the 30 whole-word Marias the nearest names prove nothing.
+        assert nearest_names(ranked, depth=31) is None
+
+    def test_too_few_near_names_leave_the_page_to_the_full_ranking(
+        self, clinician: User, people: dict[str, Patient]
+    ) -> None:
+        ranked = ranked_search(patient_list(user=clinician), "jhon")
+
+        assert nearest_names(ranked, depth=2) is None
+
+    def test_the_threshold_is_as_it_was_after_the_nearest_names(
+        self, as_clinician: APIClient, marias: dict[str, Any]
+    ) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.35")
+
+        assert as_clinician.get(f"{SEARCH_URL}?q=maria&page_size=5").status_code == 200
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW pg_trgm.word_similarity_threshold")
+            assert float(cursor.fetchone()[0]) == pytest.approx(0.35)
+
+    def test_a_common_name_costs_a_constant_number_of_queries(
+        self,
+        as_clinician: APIClient,
+        marias: dict[str, Any],
+        django_assert_num_queries: Any,
+        bounded_queries: int,
+    ) -> None:
+        # 1-3. the nearest names (their threshold, their read, the threshold set back), 4. the
+        # capped count of the candidates, 5. the page ranked among the nearest names,
+        # 6. the audit INSERT; and the statement timeout's (bounded_queries).
+        for size in (1, 10):
+            with django_assert_num_queries(6 + bounded_queries):
+                response = as_clinician.get(f"{SEARCH_URL}?q=maria&page_size={size}")
+            assert len(ids(response)) == size
