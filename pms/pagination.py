@@ -5,6 +5,8 @@ to stay cheap on tables of millions of rows.
   cheaply (`view.known_count()`, e.g. per-organization counters for an unfiltered list); otherwise
   the rows are counted up to the limit, and beyond it `count` is the limit, a lower bound, and
   the `X-Count-Exact: false` header says so (the client shows "1,000+").
+- When the count is exact, it was read as the matches' ids, and the page is ordered from those
+  ids alone: no plan rests on the planner's guess of how many rows a filter matches.
 - Pages end at `MAX_RESULTS`: a page starting deeper is a 400 (narrow the filters or
   reverse the ordering), so OFFSET never walks far, and `next` stops there.
 - A page after the first is read as a deferred join: the ids of the page come from the ordering
@@ -65,6 +67,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
         self, queryset: Any, request: Request, view: Any = None
     ) -> list[Any] | None:
         self.request, self.view = request, view
+        self._matches: list[Any] | None = None
         size = self.get_page_size(request)
         counter = getattr(view, "known_count", None)
         known = counter() if callable(counter) else None
@@ -95,12 +98,15 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def _capped_count(self, queryset: Any) -> tuple[int, bool]:
         if not isinstance(queryset, QuerySet):
             return len(queryset), True
-        # Only the ids are counted: the rows' other columns and joins would be read for nothing
-        # (`smith`: 46 ms of SQL with them, 40 without).
-        counted = queryset.order_by().values("pk")[: self.count_limit + 1].count()
-        if counted > self.count_limit:
+        # The ids of the matches, unordered: their number is the count, and when that is all of
+        # them the page is read from them (`_rows`). Only the ids: the rows' other columns and
+        # joins would be read for nothing (`smith`: 46 ms of SQL with them, 40 without).
+        self._matches = list(
+            queryset.order_by().values_list("pk", flat=True)[: self.count_limit + 1]
+        )
+        if len(self._matches) > self.count_limit:
             return self.count_limit, False
-        return counted, True
+        return len(self._matches), True
 
     def _page_number(self, request: Request, size: int) -> int:
         raw = request.query_params.get(self.page_query_param) or "1"
@@ -115,6 +121,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return number
 
     def _rows(self, queryset: Any, offset: int, limit: int) -> list[Any]:
+        matches = getattr(self, "_matches", None)  # None: the view knew its count
+        if isinstance(queryset, QuerySet) and matches is not None and self.count_exact:
+            # Every match is known (at most COUNT_LIMIT): the page is ordered from them alone.
+            # Left to itself the planner may walk the ordering index hoping to meet the page's
+            # rows early, on a guess of how many rows match (`search=sandoval`: 339 match, 823
+            # guessed, 19 ms walked against 2 ms from the ids).
+            return list(queryset.filter(pk__in=matches)[offset : offset + limit])
         if not isinstance(queryset, QuerySet) or offset == 0:
             return list(queryset[offset : offset + limit])
         if not connections[queryset.db].features.allow_sliced_subqueries_with_in:

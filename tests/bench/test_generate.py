@@ -151,3 +151,31 @@ def test_sizes_scale_linearly_with_a_floor_for_tiny_runs() -> None:
 )
 def test_a_typo_swaps_two_different_neighbouring_letters(word: str, typo: str) -> None:
     assert generate._transposed(word) == typo
+
+
+def test_the_rebuilt_indexes_keep_their_statistics_targets(postgres_only: None, db: None) -> None:
+    # Migration patient 0004 gives the trigram-indexed expressions 1,000-entry histograms;
+    # an index's definition does not carry them, so the rebuild after the load restores them.
+    def targets() -> dict[str, int]:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT c.relname, a.attstattarget FROM pg_attribute a "
+                "JOIN pg_class c ON c.oid = a.attrelid "
+                "WHERE c.relname LIKE 'patient_%%_trgm_idx' AND a.attnum = 1"
+            )
+            return dict(cur.fetchall())
+
+    before = targets()
+    with connection.cursor() as cur:
+        # Another test module's dataset may still hold deferred foreign-key checks, which
+        # CREATE INDEX refuses to run beside.
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        statements = generate.drop_secondary_indexes(cur, ["patient_patient"])
+        assert targets() == {}
+        for statement in statements:
+            cur.execute(statement)
+
+    assert before == {
+        f"patient_{field}_trgm_idx": 1000 for field in ("full_name", "email", "phone", "mrn")
+    }
+    assert targets() == before
