@@ -2,8 +2,8 @@
 
 On PostgreSQL both are served by trigram GIN indexes (migration 0002) built on exactly the
 expressions used here: `UPPER(col::text)`, which is what Django's `icontains` compiles to and
-what the fuzzy name match below is written against. A page of the ranked search past a thousand
-candidates is read from the nearest-names GiST index (migration 0007, `RankedPagination`). On
+what the fuzzy name match below is written against. A ranked page that the nearest names prove
+is read from the nearest-names GiST index (migration 0007, `RankedPagination`). On
 SQLite the ranked search falls back to substring matching with a simple rank.
 """
 
@@ -204,9 +204,7 @@ class IdDistance(Func):
     output_field = FloatField()
 
     def __init__(self) -> None:
-        super().__init__(
-            Cast(F("id"), FloatField()), Cast(Value(0.0), FloatField()), output_field=FloatField()
-        )
+        super().__init__(Cast(F("id"), FloatField()), Cast(Value(0.0), FloatField()))
 
 
 def nearest_names_query(searched: QuerySet[Patient], needle: str, depth: int) -> QuerySet[Any]:

@@ -121,7 +121,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
         return number
 
     def _rows(self, queryset: Any, offset: int, limit: int) -> list[Any]:
-        matches = getattr(self, "_matches", None)  # None: the view knew its count
+        matches = self._matches  # None: the view knew its count
         if isinstance(queryset, QuerySet) and matches is not None and self.count_exact:
             # Every match is known (at most COUNT_LIMIT): the page is ordered from them alone.
             # Left to itself the planner may walk the ordering index hoping to meet the page's
