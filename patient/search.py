@@ -247,7 +247,12 @@ def nearest_names(ranked: QuerySet[Patient], depth: int) -> QuerySet[Patient] | 
     if len(nearest) < depth or nearest[-1][1] >= 1 - _VARIANT_WEIGHT:
         return None
     ids = [pk for pk, _distance in nearest]
-    return ranked.filter(Q(pk__in=ids) | exact_identifier_condition(term))
+    # Under the searched rows' conditions only (scope, archive, the other filters): the nearest
+    # names and exact identifiers are candidates by construction, and planning the candidates'
+    # trigram conditions again costs more than the read (`maria`: 8 ms against 1).
+    narrowed = ranked.all()
+    narrowed.query.where = searched.query.where.clone()
+    return narrowed.filter(Q(pk__in=ids) | exact_identifier_condition(term))
 
 
 class RankedPagination(PageNumberPagination):
@@ -289,7 +294,7 @@ class RankedPagination(PageNumberPagination):
         if ids is None or (offset + limit > len(ids) and not self.count_exact):
             return super()._rows(queryset, offset, limit)
         page_ids = ids[offset : offset + limit]
-        rows = {_pk_of(row): row for row in queryset.filter(pk__in=page_ids).order_by()}
+        rows = {_pk_of(row): row for row in self.among(queryset, page_ids).order_by()}
         return [rows[pk] for pk in page_ids if pk in rows]
 
 

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
-from rest_framework.throttling import UserRateThrottle
 
 from accounts.models import Organization, User
 from document.stats_cache import cached_stats, invalidate_stats
 from patient.models import Patient, PatientCount
 from patient.selectors import patient_list
 from pms import pagination
+from pms.throttles import UserRateThrottle
 from tests.factories import DocumentFactory, PatientFactory
 
 PATIENTS_URL = "/api/patient/patients/"
@@ -267,3 +267,42 @@ def test_the_user_throttle_counts_requests_in_a_window_and_says_when_to_retry(
     assert statuses == [200, 200, 200, 429]
     assert error_code(refused) == "throttled"
     assert 0 < int(refused["Retry-After"]) <= 60
+
+
+def test_the_user_throttle_starts_each_window_afresh_and_counts_each_user_alone(
+    client_for: Callable[[User], APIClient],
+    clinician: User,
+    org_admin: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(UserRateThrottle, "rate", "2/min", raising=False)
+    now = [6_000_000.0]  # a window boundary: 100,000 minutes
+    monkeypatch.setattr(UserRateThrottle, "timer", lambda self: now[0])
+    first, second = client_for(clinician), client_for(org_admin)
+
+    in_window = [first.get(STATS_URL).status_code for _ in range(3)]
+    other_user = second.get(STATS_URL).status_code
+    now[0] += 59.5
+    refused = first.get(STATS_URL)
+    now[0] += 0.5
+    next_window = [first.get(STATS_URL).status_code for _ in range(3)]
+
+    assert in_window == [200, 200, 429]
+    assert other_user == 200
+    assert refused.status_code == 429
+    # Retry-After is the end of the window, rounded up by DRF.
+    assert refused["Retry-After"] == "1"
+    assert next_window == [200, 200, 429]
+
+
+def test_the_user_throttle_count_is_shared_by_every_instance(
+    clinician: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two app instances are two throttle objects over the one cache (Redis in production).
+    monkeypatch.setattr(UserRateThrottle, "rate", "3/min", raising=False)
+    request = type("Request", (), {"user": clinician})()
+    instances = [UserRateThrottle(), UserRateThrottle()]
+
+    answers = [instances[k % 2].allow_request(request, None) for k in range(5)]
+
+    assert answers == [True, True, True, False, False]

@@ -3,9 +3,9 @@ metadata."""
 
 import pytest
 from rest_framework.test import APIClient
-from rest_framework.throttling import UserRateThrottle
 
 from audit.models import AuditEvent
+from pms.throttles import UserRateThrottle
 from tests.factories import PatientFactory
 from tests.fhir.conftest import FHIR_JSON, fhir_get, validate
 

@@ -247,6 +247,33 @@ class TestNearestNamesOnPostgreSQL:
         # Past the 30 whole-word Marias the nearest names prove nothing.
         assert nearest_names(ranked, depth=31) is None
 
+    def test_the_nearest_names_keep_the_other_filters_and_leave_out_the_archived(
+        self, as_clinician: APIClient, clinician: User, marias: dict[str, Any]
+    ) -> None:
+        for row in marias["marias"][:5]:
+            row.gender = Gender.MALE
+            row.save()
+        archived = [
+            PatientFactory.create(
+                organization=marias["mrn"].organization, full_name="Maria Gone", is_active=False
+            ),
+            # An exact identifier, which the narrowed rows take beside the nearest names.
+            PatientFactory.create(
+                organization=marias["mrn"].organization, email="MARIA", is_active=False
+            ),
+        ]
+        searched = patient_list(user=clinician).filter(gender=Gender.MALE)
+
+        narrowed = nearest_names(ranked_search(searched, "maria"), depth=5)
+        assert narrowed is not None
+        assert set(narrowed.values_list("pk", flat=True)) == {
+            row.pk for row in marias["marias"][:5]
+        }
+        # The candidates' trigram conditions are not sent again, only the searched rows'.
+        assert "%>" not in str(narrowed.query)
+        response = as_clinician.get(f"{SEARCH_URL}?q=maria&page_size=3")
+        assert not {row.pk for row in archived} & set(ids(response))
+
     def test_too_few_near_names_leave_the_page_to_the_full_ranking(
         self, clinician: User, people: dict[str, Patient]
     ) -> None:

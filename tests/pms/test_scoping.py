@@ -10,6 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, RequestFactory
 from rest_framework import viewsets
+from rest_framework.request import Request
 from rest_framework.test import APIClient
 
 from accounts.models import Organization, Role, User
@@ -18,6 +19,7 @@ from audit.services import audit_record
 from document.models import Document
 from otp.models import OTPCode
 from patient.models import Patient
+from pms.pagination import PageNumberPagination
 from pms.scoping import ScopedViewMixin
 from tests.factories import DocumentFactory, OTPCodeFactory, PatientFactory, UserFactory
 
@@ -151,3 +153,24 @@ def test_an_admin_without_a_clinic_gets_nothing_from_the_api_or_the_admin(
     assert (events.status_code, events.json()["results"]) == (200, [])
     assert (patients.status_code, patients.json()["results"]) == (200, [])
     assert not in_admin.exists()
+
+
+def test_a_page_read_by_its_matched_ids_is_still_scoped(
+    clinician: User, organization: Organization, other_organization: Organization
+) -> None:
+    """A filtered list's page is read by the ids its count matched, under the scope alone
+    (pms/pagination.py, `among`): an id of another clinic never comes back through it."""
+    ours = PatientFactory.create(organization=organization, full_name="Ada Sandoval")
+    theirs = PatientFactory.create(organization=other_organization, full_name="Bo Sandoval")
+    paginator = PageNumberPagination()
+    paginator.request = Request(RequestFactory().get("/"))
+    paginator.request.user = clinician
+    matching = Patient.objects.visible_to(clinician).filter(full_name__icontains="sandoval")
+
+    page = paginator.among(matching.values("pk", "full_name"), [ours.pk, theirs.pk])
+
+    assert list(page) == [{"pk": ours.pk, "full_name": "Ada Sandoval"}]
+    # The filter the ids already passed is not sent (nor planned) again; the scope is.
+    sql = str(page.query).upper()
+    assert "LIKE" not in sql
+    assert "ORGANIZATION_ID" in sql

@@ -25,7 +25,7 @@ from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from jsonschema.validators import validator_for
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.parameters import ParameterLocation
@@ -34,7 +34,7 @@ from accounts.models import Organization, User
 from document.models import Document
 from document.storage import get_storage
 from patient.models import Patient
-from pms.throttles import AuthRateThrottle
+from pms.throttles import AuthRateThrottle, UserRateThrottle
 from tests.factories import DocumentFactory, PatientFactory
 
 EXAMPLES_PER_OPERATION = 40
