@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts.models import Organization, User
 from audit.models import AuditEvent
 from patient import services
+from patient.duplicates import Identity, candidate_condition
 from patient.models import Patient
 from tests.factories import PatientFactory
 from tests.patient.conftest import LIST_URL, detail_url, error_code, error_details
@@ -28,6 +29,14 @@ def registered(organization: Organization) -> dict[str, Patient]:
         "anna": make("Anna Kowalski", date(1990, 6, 15), "+12025550102"),
         "maria": make("Maria Kowalski", date(1990, 6, 15), "+12025550103"),
         "older john": make("John Smith", date(1975, 6, 1), "+12025550104"),
+        # Registered with an age only: 1 January of the estimated year.
+        "grace": PatientFactory.create(
+            organization=organization,
+            full_name="Grace Hopper",
+            date_of_birth=date(1985, 1, 1),
+            birth_date_estimated=True,
+            phone="+12025550105",
+        ),
     }
 
 
@@ -58,6 +67,16 @@ MATCHING_TABLE = [
         ["john"],
         id="an age within a year of the birth date, and the same name",
     ),
+    pytest.param(
+        {"full_name": "Grace Hopper", "date_of_birth": date(1986, 7, 9)},
+        ["grace"],
+        id="a birth date within a year of a registered age, and a similar name",
+    ),
+    pytest.param(
+        {"full_name": "Henry Ford", "date_of_birth": date(1986, 7, 9)},
+        [],
+        id="a birth date within a year of a registered age, and another name",
+    ),
 ]
 
 
@@ -79,6 +98,25 @@ def test_the_matching_table(
     assert all(score >= settings.PATIENT_DUPLICATE_THRESHOLD for score in scores)
     if len(candidates) > 1:
         assert scores[0] > scores[1]  # strictly: the twin is ranked below
+
+
+@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.parametrize(("estimated", "operator"), [(True, "%>"), (False, "WORD_SIMILARITY(")])
+def test_the_name_is_index_served_only_where_the_birth_dates_span_years(
+    organization: Organization, estimated: bool, operator: str
+) -> None:
+    """Three years of births are narrowed by the name's trigram index (`%>`); three days are
+    only filtered by it, through `word_similarity()`, which the planner does not estimate from
+    the name's histogram (patient/duplicates.py, `_by_name`)."""
+    patients = services.active_patients_of(organization.pk)
+    new = Identity(
+        full_name="Grace Hopper", date_of_birth=date(1986, 7, 9), birth_date_estimated=estimated
+    )
+
+    sql = str(patients.filter(candidate_condition(patients, new)).query)
+
+    assert operator in sql
+    assert ("%>" in sql) is estimated
 
 
 def test_the_seed_body_posted_twice_is_a_possible_duplicate_until_confirmed(
