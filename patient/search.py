@@ -326,8 +326,9 @@ def set_similarity_threshold(sender: Any, connection: BaseDatabaseWrapper, **kwa
     """`connection_created` receiver: the `%>` threshold of this connection's sessions.
 
     Per connection rather than per query, so a search costs no extra round trip. Behind a
-    transaction-pooling proxy (PgBouncer) set it on the role instead:
-    `ALTER ROLE app SET pg_trgm.word_similarity_threshold = 0.3`.
+    transaction-pooling proxy (PgBouncer) set it on the role instead, to `SEARCH_SIMILARITY`
+    (`ALTER ROLE app SET pg_trgm.word_similarity_threshold = 0.4`): the duplicate check compares
+    `word_similarity()` with that constant where it does not use the operator.
     """
     if connection.vendor != "postgresql":
         return
