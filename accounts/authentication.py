@@ -15,6 +15,7 @@ from rest_framework_simplejwt.tokens import Token
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.models import Organization, User
+from pms.throttles import UserRateThrottle, Window
 
 logger = logging.getLogger("accounts")
 
@@ -28,21 +29,26 @@ def _cache_key(user_id: Any) -> str:
     return f"{_CACHE_PREFIX}{user_id}"
 
 
-def authenticated_user(user_id: Any) -> User | None:
+def authenticated_user(user_id: Any, window: "Window | None" = None) -> User | None:
     """The user a valid access token names, with their organization.
 
-    Read from the cache (one round trip) and from the database on a miss. Any save or delete of
-    the user or of their organization drops the entry, and an entry lives at most
+    Read from the cache (one round trip) and from the database on a miss; with the request's
+    rate-limit `window`, the same round trip counts the request in it (`window.count`). Any
+    save or delete of the user or of their organization drops the entry, and an entry lives at most
     `USER_CACHE_SECONDS` (0 turns the cache off), which bounds how long a bulk `update()`,
     which sends no signal, can leave an entry stale. The password hash is deferred: it is never
     cached. Only its digest is, as `password_fingerprint`, computed by the database.
     """
     timeout = USER_CACHE_SECONDS
     key = _cache_key(user_id)
-    if timeout:
+    user = None
+    if timeout and window is not None:
+        # An operation of the project's cache backends (pms/cache.py).
+        user, window.count = cache.get_and_count(key, window.key, window.timeout)  # type: ignore[attr-defined]
+    elif timeout:
         user = cache.get(key)
-        if user is not None:
-            return user  # type: ignore[no-any-return]
+    if user is not None:
+        return user  # type: ignore[no-any-return]
     user = (
         User.objects.select_related("organization")
         .defer("password")
@@ -128,13 +134,23 @@ class PasswordChanged(AuthenticationFailed):
 
 class JWTAuthentication(authentication.JWTAuthentication):
     """simplejwt's bearer authentication, reading the user (and their organization, which every
-    scoped request needs) through `authenticated_user`."""
+    scoped request needs) through `authenticated_user`, which also counts the request against
+    the per-user rate limit in the same cache round trip (pms/throttles.py)."""
+
+    request: Any = None
+
+    def authenticate(self, request: Any) -> Any:
+        self.request = request
+        return super().authenticate(request)
 
     def get_user(self, validated_token: Token) -> Any:
         user_id = validated_token.get(api_settings.USER_ID_CLAIM)
         if user_id is None:
             raise InvalidToken("Token contained no recognizable user identification")
-        user = authenticated_user(user_id)
+        window = (
+            None if self.request is None else UserRateThrottle.counted_window(self.request, user_id)
+        )
+        user = authenticated_user(user_id, window)
         if user is None:
             raise AuthenticationFailed("User not found", code="user_not_found")
         if not user.is_active:

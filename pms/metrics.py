@@ -19,10 +19,8 @@ from time import perf_counter
 from typing import Any
 
 from celery import signals
-from django.core.cache.backends.locmem import LocMemCache
 from django.db.backends.signals import connection_created
 from django.http import HttpRequest
-from django_redis.cache import RedisCache
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -30,6 +28,8 @@ from prometheus_client import (
     Histogram,
     multiprocess,
 )
+
+from pms.cache import LocMemCache, RedisCache
 
 REQUESTS = Counter(
     "pms_http_requests", "Requests answered, by route template.", ["method", "route", "status"]
@@ -91,7 +91,18 @@ connection_created.connect(_instrument_connection, dispatch_uid="pms.metrics")
 
 # --- Cache ------------------------------------------------------------------------------------
 # The operations the project calls; others still work, untimed.
-_CACHE_OPERATIONS = ("get", "set", "add", "delete", "incr", "get_many", "set_many", "delete_many")
+_CACHE_OPERATIONS = (
+    "get",
+    "set",
+    "add",
+    "delete",
+    "incr",
+    "get_many",
+    "set_many",
+    "delete_many",
+    "count",
+    "get_and_count",
+)
 
 
 class _TimedCache:
@@ -115,11 +126,11 @@ for _operation in _CACHE_OPERATIONS:
 
 
 class TimedRedisCache(_TimedCache, RedisCache):
-    """django-redis, timed."""
+    """django-redis with the project's operations (pms/cache.py), timed."""
 
 
 class TimedLocMemCache(_TimedCache, LocMemCache):
-    """Django's local-memory cache, timed (the embedded default)."""
+    """Django's local-memory cache with the project's operations, timed (the embedded default)."""
 
 
 # --- Celery -----------------------------------------------------------------------------------

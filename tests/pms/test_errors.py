@@ -121,7 +121,9 @@ def test_an_unreachable_cache_is_a_503(client_for, clinician, monkeypatch):
     def unreachable(*args, **kwargs):
         raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(cache, "get", unreachable)
+    # Every read a request makes: the user, alone or with the request's rate-limit count.
+    for operation in ("get", "get_and_count", "count"):
+        monkeypatch.setattr(cache, operation, unreachable)
 
     error = assert_envelope(client.get("/api/patient/patients/"), 503, "service_unavailable")
     assert "6379" not in error["message"]
