@@ -343,7 +343,7 @@ def drop_secondary_indexes(cur: Cursor, tables: list[str]) -> list[str]:
     """Drops the indexes that back no constraint; returns the statements that rebuild them.
 
     Building an index once over loaded rows is several times faster than maintaining it per row.
-    A rebuilt index also gets back each column's statistics target (migration patient 0004's
+    A rebuilt index also gets back each column's statistics target (migration patient 0008's
     1,000-entry histograms of the trigram-indexed expressions), which its definition lacks.
     """
     cur.execute(

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.contrib.postgres.operations import AddIndexConcurrently, CreateExtension
 from django.db import migrations
-from django.db.models import Index
+from django.db.models import F, Index
 from django.db.models.functions import Upper
 
 
@@ -51,12 +51,46 @@ def postgresql_only_index(model_name: str, index: Index) -> migrations.SeparateD
     )
 
 
-def trigram_index(model_name: str, field: str, name: str) -> migrations.SeparateDatabaseAndState:
+def trigram_gin(field: str, name: str, led_by: str | None = None) -> GinIndex:
     """A trigram GIN index on `UPPER(field)`, the expression Django compiles `icontains` to on
     PostgreSQL (`UPPER("field"::text) LIKE UPPER(%s)`), which the ranked search's word
-    similarity is written against too: one index serves both (PostgreSQL only)."""
-    index = GinIndex(OpClass(Upper(field), name="gin_trgm_ops"), name=name)
-    return postgresql_only_index(model_name, index)
+    similarity is written against too: one index serves both. `led_by` puts a column first
+    (btree_gin), so a query that also filters on it reads only its entries."""
+    expressions = ([F(led_by)] if led_by else []) + [OpClass(Upper(field), name="gin_trgm_ops")]
+    return GinIndex(*expressions, name=name)
+
+
+def trigram_index(
+    model_name: str, field: str, name: str, led_by: str | None = None
+) -> migrations.SeparateDatabaseAndState:
+    """`trigram_gin`, PostgreSQL only."""
+    return postgresql_only_index(model_name, trigram_gin(field, name, led_by))
+
+
+class _DropOnPostgreSQL(_OnlyOnPostgreSQL):
+    """An index of `postgresql_only_index` dropped CONCURRENTLY; reversing builds it again."""
+
+    def database_forwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(
+        self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
+    ) -> None:
+        super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def describe(self) -> str:
+        return f"Drop index {self.index.name} on PostgreSQL (concurrently)"
+
+
+def dropped_postgresql_only_index(
+    model_name: str, index: Index
+) -> migrations.SeparateDatabaseAndState:
+    """The reverse of `postgresql_only_index(model_name, index)`."""
+    return migrations.SeparateDatabaseAndState(
+        database_operations=[_DropOnPostgreSQL(model_name=model_name, index=index)]
+    )
 
 
 class ExtensionOnPostgreSQL(CreateExtension):

@@ -154,16 +154,17 @@ def test_a_typo_swaps_two_different_neighbouring_letters(word: str, typo: str) -
 
 
 def test_the_rebuilt_indexes_keep_their_statistics_targets(postgres_only: None, db: None) -> None:
-    # Migration patient 0004 gives the trigram-indexed expressions 1,000-entry histograms;
-    # an index's definition does not carry them, so the rebuild after the load restores them.
-    def targets() -> dict[str, int]:
+    # Migration patient 0008 gives the trigram-indexed expressions (each index's second
+    # column, after the organization) 1,000-entry histograms; an index's definition does not
+    # carry them, so the rebuild after the load restores them.
+    def targets() -> dict[str, tuple[int, int]]:
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT c.relname, a.attstattarget FROM pg_attribute a "
+                "SELECT c.relname, a.attnum, a.attstattarget FROM pg_attribute a "
                 "JOIN pg_class c ON c.oid = a.attrelid "
-                "WHERE c.relname LIKE 'patient_%%_trgm_idx' AND a.attnum = 1"
+                "WHERE c.relname LIKE 'patient_%%_trgm_idx' AND a.attstattarget > 0"
             )
-            return dict(cur.fetchall())
+            return {name: (column, target) for name, column, target in cur.fetchall()}
 
     before = targets()
     with connection.cursor() as cur:
@@ -176,6 +177,7 @@ def test_the_rebuilt_indexes_keep_their_statistics_targets(postgres_only: None, 
             cur.execute(statement)
 
     assert before == {
-        f"patient_{field}_trgm_idx": 1000 for field in ("full_name", "email", "phone", "mrn")
+        f"patient_org_{field}_trgm_idx": (2, 1000)
+        for field in ("full_name", "email", "phone", "mrn")
     }
     assert targets() == before
