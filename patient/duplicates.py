@@ -199,8 +199,8 @@ def _by_name(queryset: QuerySet[Patient], name: str, *, indexed: bool) -> Q:
 
     `indexed`: through the `%>` operator, which the trigram index serves. Else, where the birth
     dates already narrow the rows to a few, through `word_similarity()` itself: the same test,
-    which the planner does not estimate from the name's 1,000-entry histogram (migration 0004),
-    an estimate that cost 9-11 ms of planning per registration against 2 without it.
+    which the planner does not estimate from the name's 1,000-entry histogram (migrations 0004
+    and 0008), an estimate that cost 9-11 ms of planning per registration against 2 without it.
     """
     if connections[queryset.db].vendor == "postgresql":
         if indexed:
