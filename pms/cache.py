@@ -39,22 +39,23 @@ class RedisCache(CountingCache, StockRedisCache):
     with its expiry (SET NX EX) and incremented in the same pipeline, so its first count and its
     expiry cannot be separated, and every count is exact across instances."""
 
-    def _pipeline(self, *keys: str) -> tuple[Any, list[Any]]:
-        client = self.client.get_client(write=True)
-        return client.pipeline(transaction=False), [self.client.make_key(key) for key in keys]
+    def _counting(self, counter: str, timeout: int, *reads: str) -> list[Any]:
+        """One pipeline: GET of each of `reads`, then the count; their answers in that order."""
+        pipeline = self.client.get_client(write=True).pipeline(transaction=False)
+        for key in reads:
+            pipeline.get(self.client.make_key(key))
+        counter = self.client.make_key(counter)
+        pipeline.set(counter, 0, ex=timeout, nx=True)
+        pipeline.incr(counter)
+        *values, _created, count = pipeline.execute()
+        return [*values, int(count)]
 
     def count(self, key: str, timeout: int) -> int:
-        pipeline, (counter,) = self._pipeline(key)
-        pipeline.set(counter, 0, ex=timeout, nx=True)
-        pipeline.incr(counter)
-        return int(pipeline.execute()[-1])
+        (count,) = self._counting(key, timeout)
+        return int(count)
 
     def get_and_count(self, key: str, counter: str, timeout: int) -> tuple[Any, int]:
-        pipeline, (key, counter) = self._pipeline(key, counter)
-        pipeline.get(key)
-        pipeline.set(counter, 0, ex=timeout, nx=True)
-        pipeline.incr(counter)
-        value, _, count = pipeline.execute()
+        value, count = self._counting(counter, timeout, key)
         return (None if value is None else self.client.decode(value)), int(count)
 
 
