@@ -1,6 +1,7 @@
-"""Where a request's time goes, by layer, for W1 (list, page 1) and W5 (detail).
+"""Where a request's time goes, by layer, for W1 (list, page 1) and W5 (detail), or for the
+workloads named with `--workload` (as bench/run.py names them: `--workload "W3 typo"`).
 
-    python -m bench.profile [--requests 300] [--scale 1.0] [--database-url URL]   (make profile)
+    python -m bench.profile [--requests 300] [--workload W1 ...] [--scale 1.0]   (make profile)
 
 Each request goes through the WSGI application in this process (`pms.wsgi`: every middleware,
 real JWT, DEBUG off, Redis), one at a time, against the bench database; no HTTP server, so the
@@ -33,7 +34,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,9 +238,19 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def workload_keys(requested: list[str] | None, known: Collection[str]) -> list[str]:
+    """The workloads to profile: those requested (W1 and W5 unless any is), each one known."""
+    keys = requested or ["W1", "W5"]
+    unknown = [key for key in keys if key not in known]
+    if unknown:
+        raise BenchError(f"unknown workload {', '.join(unknown)}; known: {', '.join(known)}")
+    return keys
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="CPU per request by layer, W1 and W5")
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--workload", action="append", help="a workload key (default W1, W5)")
     known, rest = parser.parse_known_args(argv)
     options = run.parse_options(rest)
     # As the benchmark's server: one user sends every request.
@@ -257,9 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     user = User.objects.get(username=dataset["organizations"][0]["clinician"])
     token = AccessToken.for_user(user)
     token.set_exp(lifetime=run.TOKEN_LIFETIME)
+    keys = workload_keys(known.workload, workloads)
     results = {
         key: profile_workload([t.path for t in workloads[key].targets], str(token), known.requests)
-        for key in ("W1", "W5")
+        for key in keys
     }
     print(render(results))
     return 0

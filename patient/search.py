@@ -102,11 +102,26 @@ def indexed_upper(field: str) -> Upper:
     return Upper(Cast(F(field), output_field=TextField()))
 
 
-def word_similar(text: Upper, query: str) -> TrigramWordSimilar:
+def word_similar(text: Upper, query: str | Func) -> TrigramWordSimilar:
     """`text %> query` (django.contrib.postgres): some word extent of `text` is trigram-similar
     to `query`, at least `pg_trgm.word_similarity_threshold` (set per connection from
     SEARCH_SIMILARITY). Unlike `word_similarity()`, the operator is index-served."""
-    return TrigramWordSimilar(text, Value(query))
+    return TrigramWordSimilar(text, Value(query) if isinstance(query, str) else query)
+
+
+class Unestimated(Func):
+    """`(SELECT 'term'::text)`: a term the planner does not estimate a condition from.
+
+    PostgreSQL runs the one-row sub-select once, before the statement (an InitPlan), and the
+    trigram index serves the condition as it does a constant; but `%>`'s estimator, which with
+    a constant applies `word_similarity` to each of the expression's 1,000 most common values
+    and 1,001 histogram bounds (migrations 0004 and 0008), takes its default instead. That was
+    3-8 ms of a ranked search's 4-11 ms of planning, on the same plans (docs/performance.md,
+    "Ranked search planning: the fuzzy term is not estimated"). PostgreSQL only.
+    """
+
+    template = "(SELECT %(expressions)s::text)"
+    output_field = TextField()
 
 
 def transpositions(needle: str) -> list[str]:
@@ -154,7 +169,7 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     # matches of eight variants of an 8-letter name meant ~20,000 candidates each, all ranked
     # by nine similarity functions (300 ms); the user's own term stays fuzzy.
     contains = [Q(full_name__icontains=v) for v in variants]
-    fuzzy_name = reduce(or_, contains, Q(word_similar(name, needle)))
+    fuzzy_name = reduce(or_, contains, Q(word_similar(name, Unestimated(Value(needle)))))
     identifier = Case(
         When(exact_identifier_condition(term), then=Value(_EXACT_IDENTIFIER)),
         When(search_condition(term), then=Value(_SUBSTRING)),

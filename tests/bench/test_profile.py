@@ -1,6 +1,9 @@
 """The profile's attribution of samples to layers."""
 
-from bench.profile import LAYERS, Frame, layer_of, parse_frame, split_by_layer
+import pytest
+
+from bench.generate import BenchError
+from bench.profile import LAYERS, Frame, layer_of, parse_frame, split_by_layer, workload_keys
 
 SITE = "/venv/lib/python3.11/site-packages/"
 HANDLER = Frame(SITE + "django/core/handlers/base.py", "_get_response")
@@ -46,3 +49,11 @@ def test_the_samples_time_adds_up_by_layer() -> None:
     assert round(totals["database wait"], 6) == 0.004
     assert round(totals["ORM compile"], 6) == 0.002
     assert sum(totals.values()) == totals["database wait"] + totals["ORM compile"]
+
+
+def test_the_profiled_workloads_are_w1_and_w5_unless_others_are_named() -> None:
+    known = {"W1": 1, "W3 typo": 2, "W5": 3}
+    assert workload_keys(None, known) == ["W1", "W5"]
+    assert workload_keys(["W3 typo"], known) == ["W3 typo"]
+    with pytest.raises(BenchError, match="unknown workload W9"):
+        workload_keys(["W1", "W9"], known)
