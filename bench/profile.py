@@ -248,7 +248,9 @@ def workload_keys(requested: list[str] | None, known: Collection[str]) -> list[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="CPU per request by layer, W1 and W5")
+    parser = argparse.ArgumentParser(
+        description="CPU per request by layer, of W1 and W5 or of the workloads named"
+    )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--workload", action="append", help="a workload key (default W1, W5)")
     known, rest = parser.parse_known_args(argv)
