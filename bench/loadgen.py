@@ -7,6 +7,12 @@ corrected, as wrk2 and HdrHistogram's own tools do). Closed loop: N connections 
 next request as soon as the previous answer arrives, for a bounded time; that gives the
 saturation throughput (its latencies are not corrected and are reported as such).
 
+Each sender (a request's credentials) has its own lane of connections, as a user's browser has
+its own: a connection only sends its lane's requests, so one user never has more requests in
+flight than its lane has connections. With one sender per connection, each user has at most
+one, and a per-user concurrency limit of the API (2 on the expensive endpoints) never answers a
+load run with a 429 that no real user would get.
+
 Connections are keep-alive, plain asyncio streams, loopback only; every run is bounded both in
 request count and in time.
 """
@@ -14,7 +20,7 @@ request count and in time.
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from typing import Any
@@ -57,6 +63,24 @@ class Target:
         if self.body:
             lines += ["Content-Type: application/json", f"Content-Length: {len(self.body)}"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
+    @property
+    def sender(self) -> str:
+        """Who sends the request: its credentials (none: one anonymous sender)."""
+        return next((value for name, value in self.headers if name == "Authorization"), "")
+
+
+def lanes(targets: Sequence[Target], connections: int) -> list[list[Target]]:
+    """`targets` split by sender into min(senders, connections) lanes, each in its original
+    order; connection c sends lane c % len(lanes). Several senders share a lane only when
+    there are more senders than connections."""
+    senders = list(dict.fromkeys(target.sender for target in targets))
+    count = max(1, min(len(senders), connections))
+    lane_of = {sender: k % count for k, sender in enumerate(senders)}
+    split: list[list[Target]] = [[] for _ in range(count)]
+    for target in targets:
+        split[lane_of[target.sender]].append(target)
+    return split
 
 
 @dataclass
@@ -218,9 +242,12 @@ async def open_loop(
     if rate <= 0 or duration <= 0:
         raise ValueError("rate and duration must be positive")
     total = max(1, int(rate * duration))
-    encoded = [target.encode(host, port) for target in targets]
+    split = lanes(targets, connections)
+    lane_of = {target.sender: k for k, lane in enumerate(split) for target in lane}
+    encoded = [(lane_of[target.sender], target.encode(host, port)) for target in targets]
     result = Result(mode="open-loop", intended_rate=rate, duration_s=total / rate)
-    queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+    # One queue per lane, served by that lane's connections only.
+    queues: list[asyncio.Queue[tuple[float, bytes] | None]] = [asyncio.Queue() for _ in split]
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.05
 
@@ -231,12 +258,13 @@ async def open_loop(
             delay = due - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            queue.put_nowait((due, next(payloads)))
+            lane, raw = next(payloads)
+            queues[lane].put_nowait((due, raw))
             result.sent += 1
-        for _ in range(connections):
-            queue.put_nowait(None)
+        for c in range(connections):
+            queues[c % len(queues)].put_nowait(None)
 
-    async def worker() -> None:
+    async def worker(queue: asyncio.Queue[tuple[float, bytes] | None]) -> None:
         connection = HTTPConnection(host, port)
         try:
             while (item := await queue.get()) is not None:
@@ -246,7 +274,7 @@ async def open_loop(
         finally:
             await connection.close()
 
-    tasks = [asyncio.create_task(worker()) for _ in range(connections)]
+    tasks = [asyncio.create_task(worker(queues[c % len(queues)])) for c in range(connections)]
     tasks.append(asyncio.create_task(dispatcher()))
     # Bounded in time: whatever is still queued or in flight after this is an error.
     _done, pending = await asyncio.wait(tasks, timeout=duration + timeout + 5)
@@ -274,25 +302,27 @@ async def closed_loop(
     """`connections` connections, each sending its next request when the previous answer
     arrives, for `duration` seconds (or `max_requests` in all). Throughput at saturation."""
     require_loopback(host)
-    encoded = [target.encode(host, port) for target in targets]
-    payloads = itertools.cycle(encoded)
+    payloads = [
+        itertools.cycle([target.encode(host, port) for target in lane])
+        for lane in lanes(targets, connections)
+    ]
     result = Result(mode="closed-loop", intended_rate=None, duration_s=duration)
     loop = asyncio.get_running_loop()
     started = loop.time()
     deadline = started + duration
 
-    async def worker() -> None:
+    async def worker(lane: Iterator[bytes]) -> None:
         connection = HTTPConnection(host, port)
         try:
             while loop.time() < deadline and result.sent < max_requests:
                 result.sent += 1
                 sent_at = loop.time()
-                status, error = await _timed_request(connection, next(payloads), timeout)
+                status, error = await _timed_request(connection, next(lane), timeout)
                 result.record(status, loop.time() - sent_at, error)
         finally:
             await connection.close()
 
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    await asyncio.gather(*(worker(payloads[c % len(payloads)]) for c in range(connections)))
     result.duration_s = loop.time() - started
     return result
 

@@ -503,16 +503,27 @@ def saturation(options: Options, port: int, targets: list[Target]) -> Result:
 
 
 def wrk_saturation(options: Options, port: int, targets: list[Target]) -> Result:
-    """Closed-loop throughput with wrk (C, lighter on the shared CPUs than the Python client);
-    a Lua script cycles through the workload's requests."""
-    lines = ["local requests = {"]
-    for target in targets:
-        headers = ", ".join(f'["{name}"] = "{value}"' for name, value in target.headers)
-        lines.append(f'  {{path = "{target.path}", headers = {{{headers}}}}},')
+    """Closed-loop throughput with wrk (C, lighter on the shared CPUs than the Python client).
+    One wrk thread per lane of the load client (bench/loadgen.py): a Lua script's state is per
+    thread, so each thread cycles through its own sender's requests only."""
+    split = loadgen.lanes(targets, options.connections)
+    lines = ["local lanes = {"]
+    for lane in split:
+        lines.append("  {")
+        for target in lane:
+            headers = ", ".join(f'["{name}"] = "{value}"' for name, value in target.headers)
+            lines.append(f'    {{path = "{target.path}", headers = {{{headers}}}}},')
+        lines.append("  },")
     lines += [
         "}",
+        "local threads = 0",
+        "setup = function(thread)",
+        "  threads = threads + 1",
+        '  thread:set("lane", threads)',
+        "end",
         "local i = 0",
         "request = function()",
+        "  local requests = lanes[lane]",
         "  i = i % #requests + 1",
         '  return wrk.format("GET", requests[i].path, requests[i].headers)',
         "end",
@@ -530,9 +541,10 @@ def wrk_saturation(options: Options, port: int, targets: list[Target]) -> Result
             [
                 "wrk",
                 "-t",
-                "1",
+                str(len(split)),
                 "-c",
-                str(options.connections),
+                # wrk gives each thread connections // threads.
+                str(options.connections // len(split) * len(split)),
                 "-d",
                 f"{seconds}s",
                 "--timeout",

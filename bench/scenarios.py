@@ -34,7 +34,7 @@ PATIENTS = "/api/patient/patients/"
 WRITTEN_MARK = "Zzbench"
 # W9's fixed request rate (a clinic registers patients far less often than it reads them).
 WRITE_RATE = 20.0
-CRAFTED_SEARCHES = ("rodriguezrodrigu", "amriaagrcia", "maria")
+CRAFTED_SEARCHES = ("rodriguezrodrigu", "amriaagrcia", "maria", "jhon")
 SEARCH_REPEATS = 3
 STARVING_SEARCHES = 8
 # W11's W5 rate: enough requests for a p95 within the window, light beside the searches.

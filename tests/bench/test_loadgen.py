@@ -1,14 +1,17 @@
 """The benchmark's load client against a small HTTP/1.1 server on loopback."""
 
 import json
+import shutil
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench import loadgen
+from bench import loadgen, run
 from bench.loadgen import Target
 
 STALL_SECONDS = 0.3
@@ -38,6 +41,8 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/stall":
             time.sleep(STALL_SECONDS)
             self._send(200, b"{}")
+        elif self.path.startswith("/held"):
+            self._held(float(self.path.rsplit("=", 1)[1]))
         elif self.path == "/close":
             self._send(200, b"{}", ("Connection", "close"))
             self.close_connection = True
@@ -51,12 +56,28 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, json.dumps({"path": self.path}).encode())
 
+    def _held(self, seconds: float) -> None:
+        """Holds the request `seconds`, counting the sender's requests in flight meanwhile."""
+        server = self.server
+        sender = self.headers.get("Authorization", "")
+        in_flight, peak = server.in_flight, server.peak  # type: ignore[attr-defined]
+        with server.lock:  # type: ignore[attr-defined]
+            in_flight[sender] += 1
+            peak[sender] = max(peak[sender], in_flight[sender])
+        time.sleep(seconds)
+        with server.lock:  # type: ignore[attr-defined]
+            in_flight[sender] -= 1
+        self._send(200, b"{}")
+
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     httpd.requests = 0  # type: ignore[attr-defined]
+    httpd.lock = threading.Lock()  # type: ignore[attr-defined]
+    httpd.in_flight = Counter()  # type: ignore[attr-defined]
+    httpd.peak = Counter()  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
@@ -157,3 +178,62 @@ def test_the_load_client_refuses_any_address_off_this_machine(host: str) -> None
         loadgen.run_open_loop(host, 80, [Target("/")], rate=1, duration=1)
     with pytest.raises(loadgen.LoopbackOnlyError):
         loadgen.run_closed_loop(host, 80, [Target("/")], connections=1, duration=1)
+
+
+def peaks(server: ThreadingHTTPServer) -> dict[str, int]:
+    """The most requests each sender had in flight at once."""
+    return dict(server.peak)  # type: ignore[attr-defined]
+
+
+def as_sender(sender: str, path: str) -> Target:
+    return Target(path, (("Authorization", f"Bearer {sender}"),))
+
+
+# Sender a's requests are slow, the others' fast: over one shared cycle, the fast connections
+# would take a's next requests while its first is still held, and a would have several in
+# flight.
+SENDERS = [
+    as_sender("a", "/held?s=0.05"),
+    as_sender("b", "/held?s=0.001"),
+    as_sender("c", "/held?s=0.001"),
+    as_sender("d", "/held?s=0.001"),
+]
+
+
+def test_lanes_split_the_targets_by_sender_up_to_the_connections() -> None:
+    a, b, anonymous = SENDERS[0], SENDERS[1], Target("/anonymous")
+
+    assert loadgen.lanes([a, b, a, anonymous], 16) == [[a, a], [b], [anonymous]]
+    # More senders than connections: they share lanes, and every target is still sent.
+    assert loadgen.lanes([a, b, a, anonymous], 2) == [[a, a, anonymous], [b]]
+    assert loadgen.lanes([Target("/ok")] * 3, 4) == [[Target("/ok")] * 3]
+
+
+def test_closed_loop_gives_each_sender_its_own_connection(server: ThreadingHTTPServer) -> None:
+    result = loadgen.run_closed_loop(
+        "127.0.0.1", port_of(server), SENDERS, connections=4, duration=0.4
+    )
+
+    assert result.errors == 0
+    assert peaks(server) == dict.fromkeys(["Bearer a", "Bearer b", "Bearer c", "Bearer d"], 1)
+
+
+def test_open_loop_gives_each_sender_its_own_connection(server: ThreadingHTTPServer) -> None:
+    result = loadgen.run_open_loop(
+        "127.0.0.1", port_of(server), SENDERS, rate=200, duration=0.4, connections=4
+    )
+
+    assert result.errors == 0
+    assert result.completed == 80
+    assert peaks(server) == dict.fromkeys(["Bearer a", "Bearer b", "Bearer c", "Bearer d"], 1)
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_wrk_saturation_gives_each_sender_its_own_connection(server: ThreadingHTTPServer) -> None:
+    options = replace(run.parse_options([]), connections=4, saturation_seconds=1.0)
+
+    result = run.wrk_saturation(options, port_of(server), SENDERS)
+
+    assert result.errors == 0
+    assert result.completed > 20
+    assert peaks(server) == dict.fromkeys(["Bearer a", "Bearer b", "Bearer c", "Bearer d"], 1)
