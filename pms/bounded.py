@@ -15,11 +15,16 @@ the Bulk Data kick-off) runs it
   `SET LOCAL statement_timeout` (as `set_config(..., true)`) inside a transaction around the
   handler, so it holds for this request's queries only, also behind a transaction-pooling
   proxy, and ends at COMMIT (the audit INSERT runs after it, unbounded). A query past it is
-  cancelled and the answer is 503 `query_timeout` with `Retry-After` (pms/exceptions.py). On
-  PostgreSQL this costs three statements: BEGIN, the SET and COMMIT. Inside an enclosing
-  transaction (a test's) it is four: SAVEPOINT, the SET, a SET back to the default (RELEASE
-  would keep the timeout for the rest of the enclosing transaction) and RELEASE.
-  Other databases have no statement timeout: there it is a no-op.
+  cancelled and the answer is 503 `query_timeout` with `Retry-After` (pms/exceptions.py);
+- with at most `EXPENSIVE_PARALLEL_WORKERS` **parallel workers** per query (default 0), set in
+  the same statement: PostgreSQL's own default, 2, lets one search use every core of a small
+  server, and a user's two searches at once then starve everyone else's requests (W11,
+  docs/performance.md).
+
+On PostgreSQL the two bounds cost three statements: BEGIN, one SELECT of both `set_config`s and
+COMMIT. Inside an enclosing transaction (a test's) it is four: SAVEPOINT, the SELECT, a SET of
+both back to their defaults (RELEASE would keep them for the rest of the enclosing transaction)
+and RELEASE. Other databases have neither bound: there it is a no-op.
 
 Other requests pay for neither.
 """
@@ -86,11 +91,14 @@ def concurrency_slot(user: Any, timeout_ms: int | None = None) -> Iterator[None]
 
 
 @contextmanager
-def statement_timeout(milliseconds: int, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+def statement_bounds(
+    milliseconds: int, parallel_workers: int, using: str = DEFAULT_DB_ALIAS
+) -> Iterator[None]:
     """Runs the block in a transaction whose statements PostgreSQL cancels past `milliseconds`
-    (0: unbounded, no transaction); a no-op on other databases."""
+    (0: unbounded) and runs with at most `parallel_workers` parallel workers each; a no-op on
+    other databases."""
     connection = connections[using]
-    if milliseconds <= 0 or connection.vendor != "postgresql":
+    if connection.vendor != "postgresql":
         yield
         return
     enclosed = connection.in_atomic_block
@@ -98,18 +106,23 @@ def statement_timeout(milliseconds: int, using: str = DEFAULT_DB_ALIAS) -> Itera
         with transaction.atomic(using=using):
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT set_config('statement_timeout', %s, true)", [str(milliseconds)]
+                    "SELECT set_config('statement_timeout', %s, true), "
+                    "set_config('max_parallel_workers_per_gather', %s, true)",
+                    [str(milliseconds), str(parallel_workers)],
                 )
             yield
             if enclosed:
                 # Inside an enclosing transaction the block is a savepoint, and RELEASE keeps a
                 # SET LOCAL until that transaction ends: the rest of it would run bounded too.
                 with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL statement_timeout TO DEFAULT")
+                    cursor.execute(
+                        "SET LOCAL statement_timeout TO DEFAULT; "
+                        "SET LOCAL max_parallel_workers_per_gather TO DEFAULT"
+                    )
     except OperationalError as error:
         # Cancelled by this timeout: its Retry-After is this class's (pms/exceptions.py turns
         # any other cancelled statement into the searches' QueryTimeout).
-        if isinstance(error.__cause__, QueryCanceled):
+        if milliseconds > 0 and isinstance(error.__cause__, QueryCanceled):
             raise QueryTimeout(milliseconds) from error
         raise
 
@@ -127,7 +140,10 @@ def bounded(
         @functools.wraps(handler)
         def run(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
             timeout_ms = getattr(settings, timeout_setting)
-            with concurrency_slot(request.user, timeout_ms), statement_timeout(timeout_ms):
+            with (
+                concurrency_slot(request.user, timeout_ms),
+                statement_bounds(timeout_ms, settings.EXPENSIVE_PARALLEL_WORKERS),
+            ):
                 return handler(view, request, *args, **kwargs)
 
         return run  # type: ignore[return-value]

@@ -292,6 +292,10 @@ EXPENSIVE_STATEMENT_TIMEOUT_MS = env.int("EXPENSIVE_STATEMENT_TIMEOUT_MS", defau
 # query that fills the cache reads every document of the clinic (0.5-2 s at 600,000 documents).
 STATS_STATEMENT_TIMEOUT_MS = env.int("STATS_STATEMENT_TIMEOUT_MS", default=10000)
 EXPENSIVE_CONCURRENCY_PER_USER = env.int("EXPENSIVE_CONCURRENCY_PER_USER", default=2)
+# Parallel workers per query of those requests (PostgreSQL's max_parallel_workers_per_gather,
+# whose default is 2): at 0 one expensive request uses one core, and the others' requests keep
+# the rest (docs/performance.md, "W11: parallel query").
+EXPENSIVE_PARALLEL_WORKERS = env.int("EXPENSIVE_PARALLEL_WORKERS", default=0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Patient Management System API",

@@ -115,6 +115,12 @@ def statement_timeout() -> str:
         return str(cursor.fetchone()[0])
 
 
+def parallel_workers() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        return str(cursor.fetchone()[0])
+
+
 @pytest.mark.usefixtures("postgres_only", "slow_stats")
 def test_a_query_past_the_statement_timeout_answers_503_query_timeout(
     settings: Any, as_clinician: APIClient, clinician: User
@@ -163,11 +169,12 @@ def test_the_statement_timeout_holds_only_inside_the_expensive_request(
     settings: Any, as_clinician: APIClient
 ) -> None:
     settings.STATS_STATEMENT_TIMEOUT_MS = 1234
-    seen: list[str] = []
+    settings.EXPENSIVE_PARALLEL_WORKERS = 1
+    seen: list[tuple[str, str]] = []
     document_stats = document_views.document_stats
 
     def stats(**kwargs: Any) -> dict[str, Any]:
-        seen.append(statement_timeout())
+        seen.append((statement_timeout(), parallel_workers()))
         return document_stats(**kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -175,8 +182,8 @@ def test_the_statement_timeout_holds_only_inside_the_expensive_request(
         assert as_clinician.get(STATS_URL).status_code == 200
 
     # Autocommit, as in production: SET LOCAL ended with the request's transaction.
-    assert seen == ["1234ms"]
-    assert statement_timeout() == "0"
+    assert seen == [("1234ms", "1")]
+    assert (statement_timeout(), parallel_workers()) == ("0", "2")
 
 
 @pytest.mark.usefixtures("postgres_only")
@@ -189,4 +196,4 @@ def test_inside_an_enclosing_transaction_the_timeout_ends_with_the_request(
 
     assert as_clinician.get(STATS_URL).status_code == 200
 
-    assert statement_timeout() == "0"
+    assert (statement_timeout(), parallel_workers()) == ("0", "2")
