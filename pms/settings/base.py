@@ -296,6 +296,9 @@ EXPENSIVE_CONCURRENCY_PER_USER = env.int("EXPENSIVE_CONCURRENCY_PER_USER", defau
 # whose default is 2): at 0 one expensive request uses one core, and the others' requests keep
 # the rest (docs/performance.md, "W11: parallel query").
 EXPENSIVE_PARALLEL_WORKERS = env.int("EXPENSIVE_PARALLEL_WORKERS", default=0)
+if EXPENSIVE_PARALLEL_WORKERS < 0:
+    # PostgreSQL would refuse it on every bounded request.
+    raise ImproperlyConfigured("EXPENSIVE_PARALLEL_WORKERS must be 0 or more.")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Patient Management System API",

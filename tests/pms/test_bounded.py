@@ -1,6 +1,9 @@
 """Expensive requests are bounded (pms/bounded.py): a per-user concurrency limit and, on
 PostgreSQL, a statement timeout that answers 503 query_timeout."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -16,6 +19,7 @@ from fhir import views as fhir_views
 from pms.bounded import concurrency_slot
 from tests.factories import PatientFactory
 from tests.fhir.conftest import fhir_get
+from tests.reliability.servers import BASE_DIR
 
 SEARCH_URL = "/api/patient/patients/search/"
 STATS_URL = "/api/document/documents/stats/"
@@ -197,3 +201,21 @@ def test_inside_an_enclosing_transaction_the_timeout_ends_with_the_request(
     assert as_clinician.get(STATS_URL).status_code == 200
 
     assert (statement_timeout(), parallel_workers()) == ("0", "2")
+
+
+def test_a_negative_number_of_parallel_workers_stops_the_process() -> None:
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=BASE_DIR,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "pms.settings.base",
+            "EXPENSIVE_PARALLEL_WORKERS": "-1",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "EXPENSIVE_PARALLEL_WORKERS must be 0 or more" in result.stderr
