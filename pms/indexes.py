@@ -110,3 +110,29 @@ class TrigramExtensionOnPostgreSQL(ExtensionOnPostgreSQL):
 
     def __init__(self) -> None:
         super().__init__("pg_trgm")
+
+
+def without_gin_pending_list(*names: str) -> migrations.RunPython:
+    """The GIN indexes `names` with fast update off, and what they hold pending merged now;
+    reversed, fast update back to PostgreSQL's default (nothing on other databases).
+
+    With fast update a write's entries go to a pending list, which every scan of the index
+    reads in full until VACUUM or a list past `gin_pending_list_limit` merges it: a search
+    index read far more often than written is faster without it (docs/performance.md, "GIN's
+    pending list"). `ALTER INDEX ... SET` lets reads and writes go on.
+    """
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for name in names:
+            schema_editor.execute(f"ALTER INDEX {name} SET (fastupdate = off)")
+            schema_editor.execute("SELECT gin_clean_pending_list(%s::regclass)", [name])
+
+    def backwards(apps: Any, schema_editor: Any) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for name in names:
+            schema_editor.execute(f"ALTER INDEX {name} RESET (fastupdate)")
+
+    return migrations.RunPython(forwards, backwards, elidable=False)

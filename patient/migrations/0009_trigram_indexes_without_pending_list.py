@@ -8,27 +8,12 @@ pending entries of three benchmark runs' writes made each trigram condition of a
 `q=maria` 47.2 instead of 38.5. Without it each write updates the index at once: a patient's
 create took 9.68 ms instead of 9.36 (medians of 240, alternating). Measured in
 docs/performance.md ("GIN's pending list"). The entries pending now are merged into the index
-here. `ALTER INDEX ... SET` takes a lock that lets reads and writes go on.
+here.
 """
 
 from django.db import migrations
 
-INDEXES = [f"patient_org_{field}_trgm_idx" for field in ("full_name", "email", "phone", "mrn")]
-
-
-def without_pending_list(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f"ALTER INDEX {name} SET (fastupdate = off)")
-        schema_editor.execute("SELECT gin_clean_pending_list(%s::regclass)", [name])
-
-
-def with_pending_list(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name in INDEXES:
-        schema_editor.execute(f"ALTER INDEX {name} RESET (fastupdate)")
+from pms.indexes import without_gin_pending_list
 
 
 class Migration(migrations.Migration):
@@ -37,5 +22,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(without_pending_list, with_pending_list, elidable=False),
+        without_gin_pending_list(
+            *(f"patient_org_{field}_trgm_idx" for field in ("full_name", "email", "phone", "mrn"))
+        ),
     ]

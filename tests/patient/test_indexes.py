@@ -81,19 +81,6 @@ def test_each_trigram_index_is_led_by_the_organization(db: None, field: str) -> 
     assert f"USING gin (organization_id, upper(({field})::text) gin_trgm_ops)" in definition
 
 
-@pytest.mark.parametrize("field", ["full_name", "email", "phone", "mrn"])
-def test_each_trigram_index_has_no_pending_list(db: None, field: str) -> None:
-    # Migration patient 0009: every search reads GIN's pending list in full, so new patients'
-    # trigrams go into the index at once.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT reloptions FROM pg_class WHERE relname = %s", [f"patient_org_{field}_trgm_idx"]
-        )
-        (options,) = cursor.fetchone()
-
-    assert options == ["fastupdate=off"]
-
-
 @pytest.mark.usefixtures("planner")
 def test_the_fuzzy_name_match_is_served_by_the_name_trigram_index() -> None:
     queryset = Patient.objects.filter(word_similar(indexed_upper("full_name"), "JHON"))

@@ -48,3 +48,22 @@ def test_the_documents_and_then_the_patients_trigram_migrations_reverse_and_appl
     finally:
         MigrationExecutor(connection).migrate(latest)
     assert trigram_indexes() == before
+
+
+@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.parametrize(
+    "index",
+    [
+        *(f"patient_org_{field}_trgm_idx" for field in SEARCHED_FIELDS),
+        "document_title_trgm_idx",
+        "document_filename_trgm_idx",
+    ],
+)
+def test_each_search_trigram_index_has_no_pending_list(index: str) -> None:
+    # Migrations patient 0009 and document 0004: every search read GIN's pending list of recent
+    # writes in full, so the writes go into the index at once.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = %s", [index])
+        (options,) = cursor.fetchone()
+
+    assert options == ["fastupdate=off"]
