@@ -113,16 +113,19 @@ def slow_stats(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(document_views, "document_stats", sleep)
 
 
-def statement_timeout() -> str:
+def shown(name: str) -> str:
+    """The session's current value of PostgreSQL setting `name`."""
     with connection.cursor() as cursor:
-        cursor.execute("SHOW statement_timeout")
+        cursor.execute(f"SHOW {name}")
         return str(cursor.fetchone()[0])
+
+
+def statement_timeout() -> str:
+    return shown("statement_timeout")
 
 
 def parallel_workers() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW max_parallel_workers_per_gather")
-        return str(cursor.fetchone()[0])
+    return shown("max_parallel_workers_per_gather")
 
 
 @pytest.mark.usefixtures("postgres_only", "slow_stats")
