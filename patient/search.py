@@ -43,6 +43,13 @@ _PHONE_LIKE = re.compile(r"^[0-9+()./\s-]*[0-9][0-9+()./\s-]*$")
 _MAX_VARIANT_QUERY = 16
 # A transposition-corrected spelling ranks just below the same match typed correctly.
 _VARIANT_WEIGHT = 0.9
+# A term with at most this many transposed spellings may have its page proven from them when
+# its own nearest names do not prove it (`nearest_names`): a short term has the most
+# candidates to rank and the fewest spellings to walk (`jhon`: 27,000 candidates, 205 ms a
+# request ranked, 66 ms proven, its three walks 2 ms); `sanodval`'s seven walks cost 10 ms,
+# more than ranking its 400 candidates (docs/performance.md, "Short typos from their
+# transposed spellings").
+_MAX_WALKED_SPELLINGS = 4
 # The rank of an exact MRN, email or former MRN, and of a substring match anywhere.
 _EXACT_IDENTIFIER = 1.0
 _SUBSTRING = 0.5
@@ -226,45 +233,124 @@ def nearest_names_query(searched: QuerySet[Patient], needle: str, depth: int) ->
     """(id, word distance) of the `depth` names of `searched` nearest to `needle` that are
     similar at least the `%>` threshold, nearest first, ties by id: an ordered walk of the
     nearest-names GiST index (migration 0007)."""
+    return _walk(searched, needle).values_list("pk", "name_distance")[:depth]
+
+
+def _walk(searched: QuerySet[Patient], needle: str) -> QuerySet[Any]:
     return (
         searched.filter(full_name__trigram_word_similar=needle)
         .annotate(name_distance=TrigramWordDistance(needle, "full_name"))
         .order_by("name_distance", IdDistance())
-        .values_list("pk", "name_distance")[:depth]
     )
+
+
+def whole_word_spellings(
+    searched: QuerySet[Patient], spellings: list[str], limit: int
+) -> list[list[Any]]:
+    """For each spelling, the ids of the first `limit` rows of `searched`, by id, whose name
+    holds it as a whole word (word distance 0), or all of them when fewer: one walk of the
+    nearest-names index per spelling, in one statement. The threshold is the caller's; the
+    rows at distance 0 come first whatever it is."""
+    walks = [
+        _walk(searched, spelling)
+        .annotate(spelling=Value(index))
+        .values_list("pk", "name_distance", "spelling")[:limit]
+        for index, spelling in enumerate(spellings)
+    ]
+    found: list[list[Any]] = [[] for _ in spellings]
+    for pk, distance, index in walks[0].union(*walks[1:], all=True):
+        if distance == 0:
+            found[index].append(pk)
+    return found
 
 
 def nearest_names(ranked: QuerySet[Patient], depth: int) -> QuerySet[Patient] | None:
     """`ranked` (a `ranked_search`) narrowed to the rows its first `depth` results are among,
     found with the nearest-names GiST index; None when that cannot be proven.
 
-    The rank is the greatest of a name's word similarity, 0.9 x a transposed spelling's, 1.0
-    for an exact identifier and 0.5 for a substring anywhere. The index gives the `depth` names
-    of the searched rows nearest to the term, ties by id, as the ranking orders them. When the
-    last of them is similar above 0.9, no row ranked by anything but its name or an exact
-    identifier can be among the first `depth`: those are the nearest names and the exact
-    identifiers, and only they are ranked. Otherwise (few names near the term: `jhon`,
-    `rodriguezrodrigu`) it is None, and every candidate is ranked. PostgreSQL only.
+    The rank is the greatest of a name's word similarity, 0.9 x a transposed spelling's where
+    the name contains it, 1.0 for an exact identifier and 0.5 for a substring anywhere. The
+    index gives the `depth` names of the searched rows nearest to the term, ties by id, as the
+    ranking orders them. When the last of them is similar above 0.9, no row ranked by
+    anything but its name or an exact identifier can be among the first `depth`: those are
+    the nearest names and the exact identifiers, and only they are ranked.
+
+    When fewer than `depth` names are that near, they are every name similar above 0.9, and
+    the page may still be proven from them, the exact identifiers and the whole-word rows of
+    the term's transposed spellings (`_proven_by_spellings`), if it has at most
+    `_MAX_WALKED_SPELLINGS` (`jhon`: `JOHN`). Otherwise (`sanodval`, `rodriguezrodrigu`) it is
+    None, and every candidate is ranked. PostgreSQL only.
     """
     ranked_from = getattr(ranked, "ranked_from", None)
     if ranked_from is None or connections[ranked.db].vendor != "postgresql":
         return None
     searched, term = ranked_from
     needle = term.upper()
+    spellings = transpositions(needle)
+    spelled = None
+    # Each spelling's walk reads twice the depth: spare rows for the names that only look
+    # like it (`_proven_by_spellings`).
+    walk = 2 * depth
     # From the searched rows, not `ranked`: beside the candidates' condition the planner
     # expects a handful of rows and sorts every name match instead of walking the index.
     # Only names similar at least 0.9 can prove anything, and with that threshold the index
     # skips every page of names that cannot reach it: a term with few near names costs 1 ms,
     # not the 30-70 ms of walking the clinic's names (`jhon`, `sanodval`). The threshold is
-    # this transaction's (the search runs in `@bounded`'s), set back after the read.
+    # this transaction's (the search runs in `@bounded`'s), set back after the reads.
     with similarity_threshold(ranked.db, _VARIANT_WEIGHT):
         nearest = list(nearest_names_query(searched, needle, depth))
-    if len(nearest) < depth or nearest[-1][1] >= 1 - _VARIANT_WEIGHT:
-        return None
+        if len(nearest) < depth and len(spellings) <= _MAX_WALKED_SPELLINGS:
+            spelled = whole_word_spellings(searched, spellings, walk) if spellings else []
     ids = [pk for pk, _distance in nearest]
-    # Under the searched rows' conditions only (scope, archive, the other filters): the nearest
-    # names and exact identifiers are candidates by construction, and planning the candidates'
-    # trigram conditions again costs more than the read (`maria`: 8 ms against 1).
+    if len(nearest) == depth:
+        if nearest[-1][1] >= 1 - _VARIANT_WEIGHT:
+            return None
+        return _among_ranked(ranked, searched, term, ids)
+    if spelled is None:
+        return None
+    return _proven_by_spellings(ranked, searched, term, ids, spelled, walk, depth)
+
+
+def _proven_by_spellings(
+    ranked: QuerySet[Patient],
+    searched: QuerySet[Patient],
+    term: str,
+    nearest: list[Any],
+    spelled: list[list[Any]],
+    walk: int,
+    depth: int,
+) -> QuerySet[Patient] | None:
+    """The first `depth` results among the nearest names (every name similar above 0.9),
+    the exact identifiers and each spelling's whole-word rows (`whole_word_spellings`, cut at
+    `walk` rows, more than `depth`), or None when these rows do not prove it.
+
+    Outside them nothing ranks above 0.9: a transposed spelling ranks at most 0.9 x 1, a
+    substring 0.5. A row outside ranks 0.9 only as a whole-word spelling its name contains
+    (`JOHN` in `Mary John Smith`), so it is a row of a cut walk, past its last id. Such a row
+    comes after every row here that ranks above 0.9, or 0.9 with an id up to the smallest
+    last id of the cut walks: when at least `depth` rows are so ahead, no row outside is among
+    the first `depth` (nor any row ranking below 0.9). The ranks are these rows' own: a name
+    can hold a spelling's trigrams as a word without containing it (`Zachary Martinez` is a
+    whole-word `MARY` to the index and ranks 0.2), which the walks' spare depth absorbs.
+    """
+    walked = [pk for ids in spelled for pk in ids]
+    candidates = _among_ranked(ranked, searched, term, nearest + walked)
+    ranks = candidates.annotate(rank=F("search_rank")).values_list("pk", "rank")
+    cut = min((max(ids) for ids in spelled if len(ids) == walk), default=None)
+    ahead = sum(
+        rank > _VARIANT_WEIGHT or (rank == _VARIANT_WEIGHT and (cut is None or pk <= cut))
+        for pk, rank in ranks
+    )
+    return candidates if ahead >= depth else None
+
+
+def _among_ranked(
+    ranked: QuerySet[Patient], searched: QuerySet[Patient], term: str, ids: list[Any]
+) -> QuerySet[Patient]:
+    """`ranked`'s rows that are `ids` or an exact identifier of `term`, under the searched
+    rows' conditions only (scope, archive, the other filters): the nearest names and exact
+    identifiers are candidates by construction, and planning the candidates' trigram
+    conditions again costs more than the read (`maria`: 8 ms against 1)."""
     narrowed = ranked.all()
     narrowed.query.where = searched.query.where.clone()
     return narrowed.filter(Q(pk__in=ids) | exact_identifier_condition(term))
@@ -274,9 +360,10 @@ class RankedPagination(PageNumberPagination):
     """The ranked search's pages, without ranking more than a page needs.
 
     First the nearest names are asked whether they hold the page (`nearest_names`: a common
-    name, such as `maria` with 22,866 candidates in the largest clinic). If they do, the count
-    is the capped count of the candidates, unranked, and only the nearest names and exact
-    identifiers are ranked for the page. If not, one ranking pass gives both: the ids of the
+    name, such as `maria` with 22,866 candidates in the largest clinic, or a short typo of one,
+    such as `jhon`, from its spellings' whole words). If they do, the count is the capped count
+    of the candidates, unranked, and only the rows that proved it are ranked for the page. If
+    not, one ranking pass gives both: the ids of the
     first `COUNT_LIMIT` + 1 candidates in rank order (their number is the capped count), and the
     page among them, read by primary key and put in their order (a page past them falls back to
     the ranked query with OFFSET).

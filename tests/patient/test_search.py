@@ -244,8 +244,11 @@ class TestNearestNamesOnPostgreSQL:
             list(narrowed.values_list("pk", flat=True)[:21])
             == self.ranking(clinician, "maria")[:21]
         )
-        # Past the 30 whole-word Marias the nearest names prove nothing.
-        assert nearest_names(ranked, depth=31) is None
+        # The 30 whole-word Marias are every name similar above 0.9; with the MRN they are the
+        # first 31 results (no transposed spelling is a name here), and past them nothing is
+        # proven.
+        assert nearest_names(ranked, depth=31) is not None
+        assert nearest_names(ranked, depth=32) is None
 
     def test_the_nearest_names_keep_the_other_filters_and_leave_out_the_archived(
         self, as_clinician: APIClient, clinician: User, marias: dict[str, Any]
@@ -305,4 +308,106 @@ class TestNearestNamesOnPostgreSQL:
         for size in (1, 10):
             with django_assert_num_queries(6 + bounded_queries):
                 response = as_clinician.get(f"{SEARCH_URL}?q=maria&page_size={size}")
+            assert len(ids(response)) == size
+
+
+@pytest.mark.usefixtures("postgres_only")
+class TestTransposedSpellingsOnPostgreSQL:
+    """A short typo's page is ranked among its transposed spellings' whole-word names when its
+    own nearest names are too few (patient/search.py, `_proven_by_spellings`): `mray` is
+    near no name, and its spelling `MARY` is a whole word of the Marys."""
+
+    @pytest.fixture
+    def marys(self, organization: Organization) -> dict[str, Any]:
+        make = PatientFactory.create
+        return {
+            # First, so the smallest ids: whole-word MARYs to the index (the trigrams of
+            # "zachary mar..." hold every trigram of "mary" in one run), which rank low.
+            "traps": [
+                make(organization=organization, full_name=f"Zachary Mar{rest}")
+                for rest in ("tinez", "sh", "k")
+            ],
+            "marys": [make(organization=organization, full_name=f"Mary Q{n}") for n in range(10)],
+            # Contains MARY, not as a word: ranks 0.9 x 0.6.
+            "rosemary": make(organization=organization, full_name="Rosemary Lane"),
+            # The exact MRN ranks 1.0, first.
+            "mrn": make(organization=organization, full_name="Yan Other", mrn="MRAY"),
+            "elsewhere": make(full_name="Mary Elsewhere"),
+        }
+
+    def ranking(self, searched: Any, term: str) -> list[int]:
+        return list(ranked_search(searched, term).values_list("pk", flat=True))
+
+    def test_the_page_is_read_from_the_spellings_when_they_prove_it(
+        self, clinician: User, marys: dict[str, Any]
+    ) -> None:
+        searched = patient_list(user=clinician)
+        ranked = ranked_search(searched, "mray")
+
+        narrowed = nearest_names(ranked, depth=5)
+        assert narrowed is not None
+        first = list(narrowed.values_list("pk", flat=True)[:5])
+        assert first == self.ranking(searched, "mray")[:5]
+        assert first == [marys["mrn"].pk] + [row.pk for row in marys["marys"][:4]]
+        # Ten Marys and the MRN are ahead of anything the walks left out: eleven results are
+        # proven, a twelfth is not.
+        assert nearest_names(ranked, depth=11) is not None
+        assert nearest_names(ranked, depth=12) is None
+
+    def test_names_that_only_look_like_the_spelling_can_undo_the_proof(
+        self, clinician: User, marys: dict[str, Any]
+    ) -> None:
+        # Without the MRN, a walk cut at 4 rows holds the three traps and one Mary: one row is
+        # proven ahead of a Mary past the cut, not two.
+        searched = patient_list(user=clinician).exclude(pk=marys["mrn"].pk)
+        ranked = ranked_search(searched, "mray")
+
+        assert nearest_names(ranked, depth=2) is None
+        narrowed = nearest_names(ranked, depth=3)
+        assert narrowed is not None
+        assert list(narrowed.values_list("pk", flat=True)[:3]) == [
+            row.pk for row in marys["marys"][:3]
+        ]
+
+    @pytest.mark.parametrize("size", [1, 2, 3, 4, 7])
+    def test_the_pages_are_the_full_ranking_cut_in_pages(
+        self, as_clinician: APIClient, clinician: User, marys: dict[str, Any], size: int
+    ) -> None:
+        expected = self.ranking(patient_list(user=clinician), "mray")
+        seen: list[int] = []
+        for page in range(1, 20):
+            response = as_clinician.get(f"{SEARCH_URL}?q=mray&page_size={size}&page={page}")
+            assert response.status_code == 200
+            seen += ids(response)
+            if response.json()["next"] is None:
+                break
+
+        assert seen == expected
+        assert marys["elsewhere"].pk not in seen
+        assert marys["rosemary"].pk in seen
+
+    def test_a_term_with_more_spellings_is_not_walked(
+        self, organization: Organization, clinician: User
+    ) -> None:
+        for n in range(5):
+            PatientFactory.create(organization=organization, full_name=f"Marian Q{n}")
+        # "mraian" has five transposed spellings, MARIAN among them.
+        assert len(transpositions("MRAIAN")) == 5
+
+        assert nearest_names(ranked_search(patient_list(user=clinician), "mraian"), depth=2) is None
+
+    def test_a_proven_typo_costs_a_constant_number_of_queries(
+        self,
+        as_clinician: APIClient,
+        marys: dict[str, Any],
+        django_assert_num_queries: Any,
+        bounded_queries: int,
+    ) -> None:
+        # 1. the threshold, 2. the nearest names, 3. the spellings' walks, 4. the threshold set
+        # back, 5. the ranks of the rows they found, 6. the capped count of the candidates,
+        # 7. the page ranked among those rows, 8. the audit INSERT; and the statement
+        # timeout's (bounded_queries).
+        for size in (1, 10):
+            with django_assert_num_queries(8 + bounded_queries):
+                response = as_clinician.get(f"{SEARCH_URL}?q=mray&page_size={size}")
             assert len(ids(response)) == size
