@@ -13,6 +13,7 @@ from patient.filters import years_before
 from patient.models import Gender, Patient
 from patient.search import nearest_names, ranked_search, transpositions
 from patient.selectors import patient_list
+from pms import pagination
 from tests.factories import PatientFactory
 from tests.patient.conftest import SEARCH_URL, error_code, error_details, ids
 
@@ -303,12 +304,45 @@ class TestNearestNamesOnPostgreSQL:
         bounded_queries: int,
     ) -> None:
         # 1-3. the nearest names (their threshold, their read, the threshold set back), 4. the
-        # capped count of the candidates, 5. the page ranked among the nearest names,
-        # 6. the audit INSERT; and the statement timeout's (bounded_queries).
+        # capped count of the candidates but the fuzzy ones, under the cap here, so 5. that of
+        # every candidate, 6. the page ranked among the nearest names, 7. the audit INSERT;
+        # and the statement timeout's (bounded_queries).
         for size in (1, 10):
-            with django_assert_num_queries(6 + bounded_queries):
+            with django_assert_num_queries(7 + bounded_queries):
                 response = as_clinician.get(f"{SEARCH_URL}?q=maria&page_size={size}")
             assert len(ids(response)) == size
+
+    def test_the_count_takes_in_the_fuzzy_candidates_under_the_cap(
+        self, as_clinician: APIClient, clinician: User, marias: dict[str, Any]
+    ) -> None:
+        # Similar to "maria" (0.67) without containing it: a candidate only by the fuzzy match.
+        marie = PatientFactory.create(
+            organization=marias["mrn"].organization, full_name="Marie Curie"
+        )
+        expected = self.ranking(clinician, "maria")
+        assert marie.pk in expected
+
+        response = as_clinician.get(f"{SEARCH_URL}?q=maria&page_size=5")
+        assert response.json()["count"] == len(expected)
+        assert response["X-Count-Exact"] == "true"
+
+    def test_past_the_cap_without_the_fuzzy_candidates_the_count_stops_there(
+        self,
+        as_clinician: APIClient,
+        clinician: User,
+        marias: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch,
+        django_assert_num_queries: Any,
+        bounded_queries: int,
+    ) -> None:
+        monkeypatch.setattr(pagination, "COUNT_LIMIT", 10)
+        # As above, but 4. passes the cap: no count of every candidate.
+        with django_assert_num_queries(6 + bounded_queries):
+            response = as_clinician.get(f"{SEARCH_URL}?q=maria&page_size=5")
+
+        assert response.json()["count"] == 10
+        assert response["X-Count-Exact"] == "false"
+        assert ids(response) == self.ranking(clinician, "maria")[:5]
 
 
 @pytest.mark.usefixtures("postgres_only")
@@ -404,10 +438,10 @@ class TestTransposedSpellingsOnPostgreSQL:
         bounded_queries: int,
     ) -> None:
         # 1. the threshold, 2. the nearest names, 3. the spellings' walks, 4. the threshold set
-        # back, 5. the ranks of the rows they found, 6. the capped count of the candidates,
-        # 7. the page ranked among those rows, 8. the audit INSERT; and the statement
-        # timeout's (bounded_queries).
+        # back, 5. the ranks of the rows they found, 6-7. the capped counts of the candidates
+        # but the fuzzy ones and of every candidate, 8. the page ranked among those rows, 9. the
+        # audit INSERT; and the statement timeout's (bounded_queries).
         for size in (1, 10):
-            with django_assert_num_queries(8 + bounded_queries):
+            with django_assert_num_queries(9 + bounded_queries):
                 response = as_clinician.get(f"{SEARCH_URL}?q=mray&page_size={size}")
             assert len(ids(response)) == size
