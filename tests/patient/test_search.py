@@ -42,6 +42,19 @@ def search(client: APIClient, query: str) -> list[int]:
     return ids(response)
 
 
+def every_page(client: APIClient, query: str, *, size: int, most: int) -> list[int]:
+    """The ids of a search's pages in order, following them until `next` is null (at most
+    `most` pages)."""
+    seen: list[int] = []
+    for page in range(1, most + 1):
+        response = client.get(f"{SEARCH_URL}?{query}&page_size={size}&page={page}")
+        assert response.status_code == 200
+        seen += ids(response)
+        if response.json()["next"] is None:
+            break
+    return seen
+
+
 def test_the_issue_example_answers_as_described(
     as_clinician: APIClient, people: dict[str, Patient]
 ) -> None:
@@ -217,13 +230,7 @@ class TestNearestNamesOnPostgreSQL:
         self, as_clinician: APIClient, clinician: User, marias: dict[str, Any]
     ) -> None:
         expected = self.ranking(clinician, "maria")
-        seen: list[int] = []
-        for page in range(1, 12):
-            response = as_clinician.get(f"{SEARCH_URL}?q=maria&page_size=4&page={page}")
-            assert response.status_code == 200
-            seen += ids(response)
-            if response.json()["next"] is None:
-                break
+        seen = every_page(as_clinician, "q=maria", size=4, most=11)
 
         assert seen == expected
         assert expected[:31] == [marias["mrn"].pk] + [row.pk for row in marias["marias"]]
@@ -408,13 +415,7 @@ class TestTransposedSpellingsOnPostgreSQL:
         self, as_clinician: APIClient, clinician: User, marys: dict[str, Any], size: int
     ) -> None:
         expected = self.ranking(patient_list(user=clinician), "mray")
-        seen: list[int] = []
-        for page in range(1, 20):
-            response = as_clinician.get(f"{SEARCH_URL}?q=mray&page_size={size}&page={page}")
-            assert response.status_code == 200
-            seen += ids(response)
-            if response.json()["next"] is None:
-                break
+        seen = every_page(as_clinician, "q=mray", size=size, most=19)
 
         assert seen == expected
         assert marys["elsewhere"].pk not in seen
