@@ -10,15 +10,14 @@ SQLite the ranked search falls back to substring matching with a simple rank.
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import reduce
-from operator import or_
 from typing import Any
 
 from django.contrib.postgres.lookups import TrigramWordSimilar
-from django.contrib.postgres.search import TrigramWordDistance, TrigramWordSimilarity
+from django.contrib.postgres.search import TrigramWordDistance
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import (
+    BooleanField,
     Case,
     F,
     FloatField,
@@ -31,7 +30,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Greatest, Upper
+from django.db.models.functions import Cast, Upper
 from rest_framework.request import Request
 
 from patient.models import Patient, PatientAlias, PatientQuerySet
@@ -92,12 +91,12 @@ def exact_identifier_condition(term: str) -> Q:
 def search_condition(term: str) -> Q:
     """Substring match on name, email, MRN and, for phone-like terms, phone digits; the exact
     former MRN of a merged record."""
-    condition = (
-        Q(full_name__icontains=term)
-        | Q(email__icontains=term)
-        | Q(mrn__icontains=term)
-        | alias_condition(term)
-    )
+    return substring_condition(term) | alias_condition(term)
+
+
+def substring_condition(term: str) -> Q:
+    """`search_condition` but the former MRNs."""
+    condition = Q(full_name__icontains=term) | Q(email__icontains=term) | Q(mrn__icontains=term)
     if _PHONE_LIKE.match(term):
         # Phones are stored as E.164 digits: "(202) 555-01" must match "+1202555014".
         condition |= Q(phone__icontains=re.sub(r"\D", "", term))
@@ -175,36 +174,99 @@ def _ranked_trigram_search(queryset: QuerySet[Patient], term: str) -> QuerySet[P
     # variant (trigram-indexed, exact) rather than a fuzzy one. At a million patients fuzzy
     # matches of eight variants of an 8-letter name meant ~20,000 candidates each, all ranked
     # by nine similarity functions (300 ms); the user's own term stays fuzzy.
-    contains = _spelled_in_name(variants)
-    fuzzy_name = reduce(or_, contains, Q(word_similar(name, Unestimated(Value(needle)))))
+    fuzzy_name = Q(word_similar(name, Unestimated(Value(needle)))) | _spelled_in_name(variants)
     identifier = Case(
         When(exact_identifier_condition(term), then=Value(_EXACT_IDENTIFIER)),
-        When(search_condition(term), then=Value(_SUBSTRING)),
+        When(substring_condition(term), then=Value(_SUBSTRING)),
         default=Value(0.0),
-        output_field=FloatField(),
-    )
-    rank = Greatest(
-        TrigramWordSimilarity(needle, name),
-        *(
-            Case(
-                When(match, then=TrigramWordSimilarity(v, name) * Value(_VARIANT_WEIGHT)),
-                default=Value(0.0),
-                output_field=FloatField(),
-            )
-            for v, match in zip(variants, contains, strict=True)
-        ),
-        identifier,
         output_field=FloatField(),
     )
     return (
         queryset.filter(fuzzy_name | search_condition(term))
-        .alias(search_rank=rank)
+        .alias(search_rank=NameRank(name, needle, variants, identifier))
         .order_by("-search_rank", "id")
     )
 
 
-def _spelled_in_name(variants: list[str]) -> list[Q]:
-    return [Q(full_name__icontains=v) for v in variants]
+def _spelled_in_name(spellings: list[str]) -> Q:
+    """The name contains one of `spellings` (none: no condition)."""
+    return Q(NameContainsAny(spellings)) if spellings else Q()
+
+
+def _like_pattern(connection: Any, text: str) -> str:
+    """`text` anywhere, as the pattern of a LIKE (`icontains`'s own escaping)."""
+    return f"%{connection.ops.prep_for_like_query(text)}%"
+
+
+class NameContainsAny(Func):
+    """`(UPPER(full_name::text) LIKE UPPER('%S1%') OR ...)`, one arm per spelling: the SQL of
+    `Q(full_name__icontains=s1) | ...`, which the name's trigram index serves arm by arm.
+
+    One node instead of a Q per spelling: an 8-letter term has seven transposed spellings, and
+    Django builds, resolves and compiles each lookup on its own (0.2-1.9 ms of CPU per ranked
+    search on top of `NameRank`, below; docs/performance.md, "The ranked search's SQL in two
+    nodes").
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, spellings: list[str]) -> None:
+        super().__init__(F("full_name"))
+        self.spellings = spellings
+
+    def as_sql(  # type: ignore[override]  # no function, template or joiner to take
+        self, compiler: Any, connection: Any, **extra_context: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        column_sql, column_params = compiler.compile(self.get_source_expressions()[0])
+        arm = f"{connection.ops.lookup_cast('icontains') % column_sql} "
+        arm += connection.operators["icontains"]
+        params: list[Any] = []
+        for spelling in self.spellings:
+            params += [*column_params, _like_pattern(connection, spelling)]
+        return f"({' OR '.join([arm] * len(self.spellings))})", tuple(params)
+
+
+class NameRank(Func):
+    """The rank of a ranked search, in one node:
+
+        GREATEST(
+            WORD_SIMILARITY(needle, name),
+            CASE WHEN name LIKE '%V%' THEN WORD_SIMILARITY(V, name) * 0.9 ELSE 0.0 END,  -- each V
+            identifier                              -- 1.0 exact identifier, 0.5 substring, else 0
+        )
+
+    where `name` is `UPPER(full_name::text)` and each V a transposed spelling of the needle.
+    Built from Django's Greatest, Case, When and TrigramWordSimilarity, the same SQL is ~40
+    expressions for an 8-letter term, each copied and resolved when the queryset is built and
+    again whenever an ORDER BY by it is compiled (each pass of the paginator): 2.2-8.6 ms of
+    CPU per ranked search on the bench database (docs/performance.md). PostgreSQL only.
+    """
+
+    output_field = FloatField()
+
+    def __init__(self, name: Upper, needle: str, spellings: list[str], identifier: Case) -> None:
+        super().__init__(name, identifier)
+        self.needle = needle
+        self.spellings = spellings
+
+    def as_sql(  # type: ignore[override]  # no function, template or joiner to take
+        self, compiler: Any, connection: Any, **extra_context: Any
+    ) -> tuple[str, tuple[Any, ...]]:
+        name, identifier = self.get_source_expressions()
+        name_sql, name_params = compiler.compile(name)
+        identifier_sql, identifier_params = compiler.compile(identifier)
+        parts = [f"WORD_SIMILARITY(%s, {name_sql})"]
+        params: list[Any] = [self.needle, *name_params]
+        for spelling in self.spellings:
+            parts.append(
+                f"CASE WHEN {name_sql} LIKE %s THEN (WORD_SIMILARITY(%s, {name_sql}) * %s) "
+                "ELSE 0.0 END"
+            )
+            pattern = _like_pattern(connection, spelling)
+            params += [*name_params, pattern, spelling, *name_params, _VARIANT_WEIGHT]
+        sql = f"GREATEST({', '.join([*parts, identifier_sql])})"
+        return sql, (*params, *identifier_params)
 
 
 def substring_matches(searched: QuerySet[Patient], term: str) -> QuerySet[Patient]:
@@ -212,7 +274,7 @@ def substring_matches(searched: QuerySet[Patient], term: str) -> QuerySet[Patien
     substring of name, email, MRN or phone, a former MRN, a transposed spelling in the name.
     Each is an exact condition of a trigram index, several times cheaper than the fuzzy `%>`."""
     spelled = _spelled_in_name(transpositions(term.upper()))
-    return searched.filter(reduce(or_, spelled, search_condition(term)))
+    return searched.filter(search_condition(term) | spelled)
 
 
 def _ranked_substring_search(queryset: QuerySet[Patient], term: str) -> QuerySet[Patient]:

@@ -4,14 +4,26 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.postgres.search import TrigramWordSimilarity
 from django.db import connection
+from django.db.models import Case, FloatField, Q, Value, When
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import Organization, User
 from patient.filters import years_before
 from patient.models import Gender, Patient
-from patient.search import nearest_names, ranked_search, transpositions
+from patient.search import (
+    NameContainsAny,
+    NameRank,
+    exact_identifier_condition,
+    indexed_upper,
+    nearest_names,
+    ranked_search,
+    substring_condition,
+    transpositions,
+)
 from patient.selectors import patient_list
 from pms import pagination
 from tests.factories import PatientFactory
@@ -197,6 +209,71 @@ class TestTypoTolerantSearchOnPostgreSQL:
             cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = 0.3")
 
         assert search(as_clinician, "q=smyth")[0] == people["smith"].pk
+
+
+@pytest.mark.usefixtures("postgres_only")
+class TestRankNodesOnPostgreSQL:
+    """`NameRank` and `NameContainsAny` write by hand what Django's expressions would: they
+    must give what those give, row by row."""
+
+    @pytest.fixture
+    def rows(self, organization: Organization, people: dict[str, Patient]) -> None:
+        for name in ("Jhon Doe", "Ojhn Smith", "Dr. 50%_a\\b Jones", "Maria Jhonson"):
+            PatientFactory.create(organization=organization, full_name=name)
+
+    @pytest.mark.parametrize("term", ["jhon", "smiht", "wlater white", "50%_a\\b", "o_n", "jo%"])
+    def test_the_rank_is_the_one_djangos_expressions_compute(self, rows: None, term: str) -> None:
+        name = indexed_upper("full_name")
+        needle = term.upper()
+        spellings = transpositions(needle)
+        identifier = Case(
+            When(exact_identifier_condition(term), then=Value(1.0)),
+            When(substring_condition(term), then=Value(0.5)),
+            default=Value(0.0),
+            output_field=FloatField(),
+        )
+        stock = Greatest(
+            TrigramWordSimilarity(needle, name),
+            *(
+                Case(
+                    When(full_name__icontains=s, then=TrigramWordSimilarity(s, name) * 0.9),
+                    default=Value(0.0),
+                    output_field=FloatField(),
+                )
+                for s in spellings
+            ),
+            identifier,
+            output_field=FloatField(),
+        )
+        ranks = Patient.objects.annotate(
+            ours=NameRank(name, needle, spellings, identifier), stock=stock
+        ).values_list("ours", "stock")
+
+        assert len(ranks) == 10
+        assert all(ours == pytest.approx(theirs) for ours, theirs in ranks)
+        assert any(ours > 0.5 for ours, _ in ranks) or term in {"o_n", "jo%"}
+
+    @pytest.mark.parametrize(
+        ("spellings", "found"),
+        [
+            (["JOHN"], True),
+            (["HJON", "JOHN", "JHNO"], True),
+            (["50%_A\\B"], True),
+            # A wildcard of LIKE is matched as itself: "O_N" is not "OHN" of John.
+            (["O_N"], False),
+        ],
+    )
+    def test_name_contains_any_is_the_or_of_icontains(
+        self, rows: None, spellings: list[str], found: bool
+    ) -> None:
+        stock = Q()
+        for spelling in spellings:
+            stock |= Q(full_name__icontains=spelling)
+
+        ours = set(Patient.objects.filter(NameContainsAny(spellings)).values_list("pk", flat=True))
+
+        assert ours == set(Patient.objects.filter(stock).values_list("pk", flat=True))
+        assert bool(ours) is found
 
 
 @pytest.mark.usefixtures("postgres_only")
