@@ -193,9 +193,14 @@ def _spelled_in_name(spellings: list[str]) -> Q:
     return Q(NameContainsAny(spellings)) if spellings else Q()
 
 
-def _like_pattern(connection: Any, text: str) -> str:
-    """`text` anywhere, as the pattern of a LIKE (`icontains`'s own escaping)."""
-    return f"%{connection.ops.prep_for_like_query(text)}%"
+def _contains(connection: Any, column_sql: str, text: str) -> tuple[str, str]:
+    """The SQL and the parameter of `column__icontains=text` (Django's own cast, operator and
+    escaping), for a column already compiled."""
+    cast = connection.ops.lookup_cast("icontains") % column_sql
+    return (
+        f"{cast} {connection.operators['icontains']}",
+        f"%{connection.ops.prep_for_like_query(text)}%",
+    )
 
 
 class NameContainsAny(Func):
@@ -219,12 +224,13 @@ class NameContainsAny(Func):
         self, compiler: Any, connection: Any, **extra_context: Any
     ) -> tuple[str, tuple[Any, ...]]:
         column_sql, column_params = compiler.compile(self.get_source_expressions()[0])
-        arm = f"{connection.ops.lookup_cast('icontains') % column_sql} "
-        arm += connection.operators["icontains"]
+        arms: list[str] = []
         params: list[Any] = []
         for spelling in self.spellings:
-            params += [*column_params, _like_pattern(connection, spelling)]
-        return f"({' OR '.join([arm] * len(self.spellings))})", tuple(params)
+            arm, pattern = _contains(connection, column_sql, spelling)
+            arms.append(arm)
+            params += [*column_params, pattern]
+        return f"({' OR '.join(arms)})", tuple(params)
 
 
 class NameRank(Func):
@@ -232,7 +238,7 @@ class NameRank(Func):
 
         GREATEST(
             WORD_SIMILARITY(needle, name),
-            CASE WHEN name LIKE '%V%' THEN WORD_SIMILARITY(V, name) * 0.9 ELSE 0.0 END,  -- each V
+            CASE WHEN name LIKE UPPER('%V%') THEN WORD_SIMILARITY(V, name) * 0.9 ELSE 0.0 END,
             identifier                              -- 1.0 exact identifier, 0.5 substring, else 0
         )
 
@@ -246,25 +252,26 @@ class NameRank(Func):
     output_field = FloatField()
 
     def __init__(self, name: Upper, needle: str, spellings: list[str], identifier: Case) -> None:
-        super().__init__(name, identifier)
+        super().__init__(name, F("full_name"), identifier)
         self.needle = needle
         self.spellings = spellings
 
     def as_sql(  # type: ignore[override]  # no function, template or joiner to take
         self, compiler: Any, connection: Any, **extra_context: Any
     ) -> tuple[str, tuple[Any, ...]]:
-        name, identifier = self.get_source_expressions()
+        name, column, identifier = self.get_source_expressions()
         name_sql, name_params = compiler.compile(name)
+        column_sql, column_params = compiler.compile(column)
         identifier_sql, identifier_params = compiler.compile(identifier)
         parts = [f"WORD_SIMILARITY(%s, {name_sql})"]
         params: list[Any] = [self.needle, *name_params]
         for spelling in self.spellings:
+            # The name's condition is `NameContainsAny`'s arm: one way to write "contains".
+            contains, pattern = _contains(connection, column_sql, spelling)
             parts.append(
-                f"CASE WHEN {name_sql} LIKE %s THEN (WORD_SIMILARITY(%s, {name_sql}) * %s) "
-                "ELSE 0.0 END"
+                f"CASE WHEN {contains} THEN (WORD_SIMILARITY(%s, {name_sql}) * %s) ELSE 0.0 END"
             )
-            pattern = _like_pattern(connection, spelling)
-            params += [*name_params, pattern, spelling, *name_params, _VARIANT_WEIGHT]
+            params += [*column_params, pattern, spelling, *name_params, _VARIANT_WEIGHT]
         sql = f"GREATEST({', '.join([*parts, identifier_sql])})"
         return sql, (*params, *identifier_params)
 
