@@ -143,7 +143,7 @@ def split_by_layer(records: Iterable[tuple[list[str], float]]) -> dict[str, floa
 
 
 def wsgi_caller(path: str, token: str) -> Callable[[], int]:
-    """One GET of `path` through the WSGI app, as gunicorn would call it; returns the status."""
+    """One GET of `path` through the WSGI app, as a server would call it; returns the status."""
     from pms.wsgi import application
 
     route, _, query = path.partition("?")
@@ -158,7 +158,7 @@ def wsgi_caller(path: str, token: str) -> Callable[[], int]:
         "HTTP_HOST": "127.0.0.1:8000",
         "HTTP_ACCEPT": "application/json",
         "HTTP_AUTHORIZATION": f"Bearer {token}",
-        # As gunicorn passes a request its proxy marked https (X-Forwarded-Proto).
+        # As the server passes a request its proxy marked https (X-Forwarded-Proto).
         "wsgi.url_scheme": "https",
         "wsgi.errors": sys.stderr,
     }

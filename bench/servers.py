@@ -4,12 +4,12 @@
 
 serves the API with each candidate in turn (gunicorn gthread 2 x 4, gunicorn sync, granian's
 WSGI interface), interleaved (gthread, sync, granian, gthread, ...), and prints each one's W1 and
-W5 saturation throughput, median of the rounds. `bench.run` serves with `SERVER`, the winner.
-Granian is optional: it is measured when importable (`pip install granian`), else skipped.
+W5 saturation throughput and latency one request at a time, medians of the rounds. `bench.run`
+and the deployment serve with `SERVER`, the winner (granian: a runtime dependency; gunicorn, a
+development one, is here only to be measured against).
 """
 
 import argparse
-import importlib.util
 import os
 import signal
 import socket
@@ -29,8 +29,9 @@ HOST = "127.0.0.1"
 # Behind the TLS-terminating proxy of production: without it, DEBUG-off settings redirect to https.
 PROXY_HEADERS = (("X-Forwarded-Proto", "https"),)
 STOP_SECONDS = 3
-# The server `make bench` and the deployment docs use (docs/performance.md: the measurement).
-SERVER = "gthread"
+# The server `make bench`, the reliability tests and the deployment use (docs/performance.md,
+# The HTTP server: the measurement).
+SERVER = "granian"
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,6 @@ class Server:
         if self.kind == "gthread":
             command += ["--worker-class", "gthread", "--threads", str(self.threads)]
         return command
-
-
-def available(kind: str) -> bool:
-    return kind != "granian" or importlib.util.find_spec("granian") is not None
 
 
 def free_port() -> int:
@@ -168,11 +165,14 @@ def serve(*apps: App) -> Iterator[list[Served]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench import run
+    from bench import loadgen, run
 
-    parser = argparse.ArgumentParser(description="W1 and W5 saturation under each server")
+    parser = argparse.ArgumentParser(description="W1 and W5 under each server")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sync-workers", type=int, default=4)
+    parser.add_argument(
+        "--sequential", type=int, default=200, help="requests one at a time, per round"
+    )
     known, rest = parser.parse_known_args(argv)
     options = run.parse_options(rest)
     candidates = [
@@ -180,11 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         Server("sync", known.sync_workers, 1),
         Server("granian", options.workers, options.threads),
     ]
-    candidates = [server for server in candidates if available(server.kind)]
     setup = run.prepare(options)
     keys = ("W1", "W5")
     workloads = [w for w in setup.workloads if w.key in keys]
+    # (server, workload) -> each round's saturation rps, and its p50 ms one request at a time.
     throughput: dict[tuple[str, str], list[float]] = {}
+    alone: dict[tuple[str, str], list[float]] = {}
     log_dir = BASE_DIR / "var" / "bench"
     log_dir.mkdir(parents=True, exist_ok=True)
     for round_number in range(1, known.rounds + 1):
@@ -196,18 +197,27 @@ def main(argv: list[str] | None = None) -> int:
                     targets = run.authorized(workload.targets, tokens)
                     run.warm_up(port, targets)
                     result = run.saturation(options, port, targets)
-                    throughput.setdefault((server.label, workload.key), []).append(
-                        result.throughput
+                    sequential = loadgen.sequential_latencies(
+                        HOST, port, targets, count=known.sequential
                     )
+                    measured = (server.label, workload.key)
+                    throughput.setdefault(measured, []).append(result.throughput)
+                    alone.setdefault(measured, []).append(sequential.percentile_ms(50))
                     log(
                         f"round {round_number} {server.label} {workload.key}: "
-                        f"{result.throughput:.0f} rps, errors {result.errors}"
+                        f"{result.throughput:.0f} rps, one at a time p50 "
+                        f"{sequential.percentile_ms(50):.2f} ms, "
+                        f"errors {result.errors + sequential.errors}"
                     )
-    print("| server | " + " | ".join(f"{key} rps (median)" for key in keys) + " |")
-    print("|---|" + "---:|" * len(keys))
+    print("| server | " + " | ".join(f"{key} rps | {key} alone p50 ms" for key in keys) + " |")
+    print("|---|" + "---:|" * 2 * len(keys))
     for server in candidates:
-        medians = [statistics.median(throughput[(server.label, key)]) for key in keys]
-        print(f"| {server.label} | " + " | ".join(f"{m:.0f}" for m in medians) + " |")
+        cells = []
+        for key in keys:
+            rps, p50 = throughput[(server.label, key)], alone[(server.label, key)]
+            cells.append(f"{statistics.median(rps):.0f} ({', '.join(f'{r:.0f}' for r in rps)})")
+            cells.append(f"{statistics.median(p50):.2f} ({', '.join(f'{p:.2f}' for p in p50)})")
+        print(f"| {server.label} | " + " | ".join(cells) + " |")
     return 0
 
 

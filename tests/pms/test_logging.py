@@ -1,5 +1,5 @@
 """`LOG_FORMAT`: the production settings (base) log text lines or JSON objects, in a process of
-their own, as gunicorn and the Celery worker would."""
+their own, as the HTTP server and the Celery worker would."""
 
 import json
 import os

@@ -192,7 +192,7 @@ def test_with_a_multiprocess_directory_it_sums_what_other_processes_counted(
     count_in_another_process = (
         "from pms.metrics import TASKS; TASKS.labels('tests.elsewhere', 'success').inc()"
     )
-    for _ in range(2):  # two processes, as two gunicorn workers or two pool processes
+    for _ in range(2):  # two processes, as two server workers or two pool processes
         subprocess.run(  # noqa: S603 - fixed argv
             [sys.executable, "-c", count_in_another_process],
             cwd=BASE_DIR,

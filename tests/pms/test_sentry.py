@@ -89,8 +89,8 @@ def sentry() -> Iterator[Callable[..., CapturingTransport]]:
 
 
 def served_by_wsgi(request: WSGIRequest) -> int:
-    """Answers the request through Django's WSGI handler, as gunicorn would (Sentry's Django
-    integration reads the request there; the test client bypasses it)."""
+    """Answers the request through Django's WSGI handler, as the HTTP server would (Sentry's
+    Django integration reads the request there; the test client bypasses it)."""
     statuses: list[str] = []
 
     def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:

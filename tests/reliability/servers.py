@@ -1,9 +1,10 @@
-"""Real app servers for the reliability tests: gunicorn processes on loopback ports."""
+"""Real app servers for the reliability tests: the deployment's HTTP server (granian, as
+bench/servers.py starts it) on loopback ports."""
 
 import os
+import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -14,7 +15,11 @@ from typing import Any
 import requests
 from django.db import connection
 
+from bench.servers import SERVER as DEPLOYED
+from bench.servers import Server
+
 BASE_DIR = Path(__file__).resolve().parents[2]
+SERVER = Server(DEPLOYED, workers=1, threads=4)
 
 
 def free_port() -> int:
@@ -30,16 +35,16 @@ def running_database_url() -> str:
 
 
 @contextmanager
-def gunicorn(port: int, **env: str) -> Iterator[str]:
-    """Runs `gunicorn pms.wsgi` on 127.0.0.1:port until the block ends; yields its base URL."""
-    with gunicorns(port, **env) as (base_url,):
+def app_server(port: int, **env: str) -> Iterator[str]:
+    """Serves `pms.wsgi` on 127.0.0.1:port until the block ends; yields its base URL."""
+    with app_servers(port, **env) as (base_url,):
         yield base_url
 
 
 @contextmanager
-def gunicorns(*ports: int, **env: str) -> Iterator[list[str]]:
-    """One `gunicorn pms.wsgi` per port, started at once, until the block ends; yields their
-    base URLs once every one answers.
+def app_servers(*ports: int, **env: str) -> Iterator[list[str]]:
+    """One server of `pms.wsgi` (one process, four threads) per port, started at once, until the
+    block ends; yields their base URLs once every one answers.
 
     Each server's stderr (its logs) goes to an anonymous temporary file, shown if it fails to
     start: a pipe nobody reads would fill up and block the server as soon as it logs a lot (a
@@ -59,22 +64,7 @@ def gunicorns(*ports: int, **env: str) -> Iterator[list[str]]:
         for port in ports:
             log_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
             process = subprocess.Popen(  # noqa: S603 - fixed argv
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "pms.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--workers",
-                    "1",
-                    "--threads",
-                    "4",
-                    "--worker-class",
-                    "gthread",
-                    "--timeout",
-                    "30",
-                ],
+                SERVER.command("pms.wsgi:application", port, Path(os.devnull)),
                 cwd=BASE_DIR,
                 env=process_env,
                 stdout=subprocess.DEVNULL,
@@ -87,7 +77,7 @@ def gunicorns(*ports: int, **env: str) -> Iterator[list[str]]:
         yield [base_url for base_url, _, _ in servers]
     finally:
         for _, process, _ in servers:
-            process.terminate()
+            process.send_signal(signal.SIGINT)  # the quick stop: no wait on keep-alive clients
         for _, process, log_file in servers:
             try:
                 process.wait(timeout=10)
@@ -110,5 +100,5 @@ def _wait_until_serving(
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             log_file.seek(0)
-            raise RuntimeError(f"gunicorn did not start: {log_file.read().decode()}")
+            raise RuntimeError(f"the server did not start: {log_file.read().decode()}")
         time.sleep(0.2)

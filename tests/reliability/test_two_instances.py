@@ -12,7 +12,7 @@ from django.db import connection
 
 from accounts.models import Role
 from tests.factories import TEST_PASSWORD, PatientFactory, UserFactory
-from tests.reliability.servers import free_port, gunicorns, running_database_url
+from tests.reliability.servers import app_servers, free_port, running_database_url
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,7 +34,7 @@ def two_instances(postgres_only):
         # The slow requests below wait for a lock, which counts toward the timeout.
         "EXPENSIVE_STATEMENT_TIMEOUT_MS": "30000",
     }
-    with gunicorns(free_port(), free_port(), **env) as (first, second):
+    with app_servers(free_port(), free_port(), **env) as (first, second):
         yield first, second
 
 
