@@ -215,8 +215,58 @@ def ensure_dataset(database_url: str, scale: float, *, force: bool = False) -> d
     log(f"migrate: {time.perf_counter() - started:.1f} s")
     if reuse and marker is not None:
         log(f"dataset of {marker['patients']:,} patients, {marker['documents']:,} documents there")
-        return marker
-    return generate(database_url, scale)
+        info = marker
+    else:
+        info = generate(database_url, scale)
+    conn = connect(database_url)
+    try:
+        with conn.cursor() as cur:
+            started = time.perf_counter()
+            copy_for_plain_build(cur)
+            # Settled as the API's table is (generate's VACUUM): visibility map, statistics.
+            cur.execute("VACUUM (ANALYZE) plain.patient_patient")
+            log(f"the plain build's patient table: {time.perf_counter() - started:.1f} s")
+    finally:
+        conn.close()
+    return info
+
+
+def copy_for_plain_build(cur: Cursor) -> None:
+    """The patients as the plain DRF build's own table, `plain.patient_patient` (bench/plain
+    reads it first on its search path): the same rows, with only the indexes a stock Django
+    model of them has, the primary key, the unique constraint and one btree per foreign key.
+    None of the API's indexes (migrations patient 0002-0008) is there: the baseline is a first
+    version of the endpoints, whose database nobody has tuned. Made anew at every run, from the
+    rows as they are then (ensure_dataset then vacuums it, which a transaction cannot)."""
+    cur.execute("DROP SCHEMA IF EXISTS plain CASCADE")
+    cur.execute("CREATE SCHEMA plain")
+    cur.execute(
+        "CREATE TABLE plain.patient_patient (LIKE public.patient_patient INCLUDING DEFAULTS "
+        "INCLUDING CONSTRAINTS INCLUDING IDENTITY)"
+    )
+    cur.execute("INSERT INTO plain.patient_patient SELECT * FROM public.patient_patient")
+    # The primary key and unique constraints as the API's table declares them; an index on
+    # the columns of each foreign key, as `ForeignKey(db_index=True)` makes.
+    cur.execute(
+        """
+        SELECT c.contype, pg_get_constraintdef(c.oid),
+               ARRAY(SELECT a.attname::text FROM unnest(c.conkey) AS k(attnum)
+                     JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum)
+        FROM pg_constraint c
+        WHERE c.conrelid = 'public.patient_patient'::regclass AND c.contype IN ('p', 'u', 'f')
+        ORDER BY c.contype DESC, c.conname
+        """
+    )
+    for kind, definition, columns in cur.fetchall():
+        if kind == "f":
+            statement = sql.SQL("CREATE INDEX ON plain.patient_patient ({})").format(
+                sql.SQL(", ").join(sql.Identifier(column) for column in columns)
+            )
+        else:
+            statement = sql.SQL("ALTER TABLE plain.patient_patient ADD {}").format(
+                sql.SQL(definition)
+            )
+        cur.execute(statement)
 
 
 def generate(database_url: str, scale: float) -> dict[str, Any]:

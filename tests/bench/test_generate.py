@@ -181,3 +181,27 @@ def test_the_rebuilt_indexes_keep_their_statistics_targets(postgres_only: None, 
         for field in ("full_name", "email", "phone", "mrn")
     }
     assert targets() == before
+
+
+def test_the_plain_builds_table_is_the_rows_with_a_stock_models_indexes_only(
+    postgres_only: None, dataset: dict[str, Any]
+) -> None:
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # as above: CREATE INDEX runs after
+        generate.copy_for_plain_build(cur)
+        cur.execute(
+            "SELECT (SELECT array_agg(id ORDER BY id) FROM plain.patient_patient) "
+            "= (SELECT array_agg(id ORDER BY id) FROM public.patient_patient)"
+        )
+        (same_rows,) = cur.fetchone()
+        cur.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'plain'")
+        indexes = sorted(re.sub(r"INDEX \S+ ON", "INDEX ON", row[0]) for row in cur.fetchall())
+
+    assert same_rows
+    assert indexes == [
+        "CREATE INDEX ON plain.patient_patient USING btree (created_by_id)",
+        "CREATE INDEX ON plain.patient_patient USING btree (merged_into_id)",
+        "CREATE INDEX ON plain.patient_patient USING btree (organization_id)",
+        "CREATE UNIQUE INDEX ON plain.patient_patient USING btree (id)",
+        "CREATE UNIQUE INDEX ON plain.patient_patient USING btree (organization_id, mrn)",
+    ]
