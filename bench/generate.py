@@ -215,9 +215,12 @@ def ensure_dataset(database_url: str, scale: float, *, force: bool = False) -> d
     log(f"migrate: {time.perf_counter() - started:.1f} s")
     if reuse and marker is not None:
         log(f"dataset of {marker['patients']:,} patients, {marker['documents']:,} documents there")
-        info = marker
-    else:
-        info = generate(database_url, scale)
+        return marker
+    return generate(database_url, scale)
+
+
+def make_plain_table(database_url: str) -> None:
+    """The plain build's patient table (`copy_for_plain_build`), vacuumed and checkpointed."""
     conn = connect(database_url)
     try:
         with conn.cursor() as cur:
@@ -225,12 +228,11 @@ def ensure_dataset(database_url: str, scale: float, *, force: bool = False) -> d
             copy_for_plain_build(cur)
             # Settled as the API's table is (generate's VACUUM): visibility map, statistics.
             cur.execute("VACUUM (ANALYZE) plain.patient_patient")
-            # Its ~300 MB of dirty pages written now, not by a checkpoint during W1.
+            # Its dirty pages written now, not by a checkpoint during the first workload.
             _checkpoint(cur)
             log(f"the plain build's patient table: {time.perf_counter() - started:.1f} s")
     finally:
         conn.close()
-    return info
 
 
 def _checkpoint(cur: Cursor) -> None:
@@ -246,7 +248,7 @@ def copy_for_plain_build(cur: Cursor) -> None:
     model of them has, the primary key, the unique constraint and one btree per foreign key.
     None of the API's indexes (migrations patient 0002-0008) is there: the baseline is a first
     version of the endpoints, whose database nobody has tuned. Made anew at every run, from the
-    rows as they are then (ensure_dataset then vacuums it, which a transaction cannot)."""
+    rows as they are then (`make_plain_table` then vacuums it, which a transaction cannot)."""
     cur.execute("DROP SCHEMA IF EXISTS plain CASCADE")
     cur.execute("CREATE SCHEMA plain")
     cur.execute(

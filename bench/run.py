@@ -51,6 +51,7 @@ from bench.generate import (
     django_env,
     ensure_dataset,
     log,
+    make_plain_table,
 )
 from bench.loadgen import Result, Target
 from bench.servers import HOST, PROXY_HEADERS, SERVER, App, Served, Server, serve
@@ -926,7 +927,8 @@ class Setup:
 
 
 def prepare(options: Options) -> Setup:
-    """Django, the dataset, a fresh audit trail and the in-process checks."""
+    """Django, the dataset, a fresh audit trail, the plain build's table and the in-process
+    checks."""
     configure_django(options.database_url, options.redis_url)
     dataset = ensure_dataset(options.database_url, options.scale)
     with psycopg2.connect(options.database_url) as conn, conn.cursor() as cur:
@@ -936,6 +938,7 @@ def prepare(options: Options) -> Setup:
     conn.close()
     with scenarios.cursor(options.database_url) as cur:
         scenarios.delete_written(cur)
+    make_plain_table(options.database_url)
     clear_bench_cache(options.redis_url)
     statements = check_in_process(workloads, dataset["organizations"][0]["clinician"])
     failures = [
