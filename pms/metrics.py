@@ -7,10 +7,10 @@
 - Cache: the configured backend is one of the timed subclasses below.
 - Celery: task outcomes are counted from `task_success`, `task_failure` and `task_retry`.
 
-Several processes (gunicorn workers, a Celery worker's pool) each hold their own counters. With
-`PROMETHEUS_MULTIPROC_DIR` set, prometheus-client writes them to files in that directory and
-`/metrics` (pms/health.py) sums every process that writes there (docs/deployment.md,
-"Metrics").
+Several processes (the HTTP server's workers, a Celery worker's pool) each hold their own
+counters. With `PROMETHEUS_MULTIPROC_DIR` set, prometheus-client writes them to files in that
+directory and `/metrics` (pms/health.py) sums every process that writes there
+(docs/deployment.md, "Metrics").
 """
 
 import os
