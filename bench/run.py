@@ -927,8 +927,7 @@ class Setup:
 
 
 def prepare(options: Options) -> Setup:
-    """Django, the dataset, a fresh audit trail, the plain build's table and the in-process
-    checks."""
+    """Django, the dataset, a fresh audit trail and the in-process checks."""
     configure_django(options.database_url, options.redis_url)
     dataset = ensure_dataset(options.database_url, options.scale)
     with psycopg2.connect(options.database_url) as conn, conn.cursor() as cur:
@@ -938,7 +937,6 @@ def prepare(options: Options) -> Setup:
     conn.close()
     with scenarios.cursor(options.database_url) as cur:
         scenarios.delete_written(cur)
-    make_plain_table(options.database_url)
     clear_bench_cache(options.redis_url)
     statements = check_in_process(workloads, dataset["organizations"][0]["clinician"])
     failures = [
@@ -1030,6 +1028,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         setup = prepare(options)
+        # Only this run serves the plain build (bench.servers prepares too).
+        make_plain_table(options.database_url)
     except BenchError as error:
         log(str(error))
         return 2

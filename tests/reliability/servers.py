@@ -3,7 +3,6 @@ bench/servers.py starts it) on loopback ports."""
 
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,15 +16,10 @@ from django.db import connection
 
 from bench.servers import SERVER as DEPLOYED
 from bench.servers import Server
+from bench.servers import free_port as free_port  # the tests take it from here
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 SERVER = Server(DEPLOYED, workers=1, threads=4)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def running_database_url() -> str:
